@@ -1,0 +1,52 @@
+//! Cairn's data types and their deterministic binary encoding.
+//!
+//! Everything that crosses a process boundary or enters a hash is defined here, encoded with
+//! `commonware-codec` (canonical, length-bounded), so every node computes the same bytes.
+
+pub mod block;
+pub mod genesis;
+pub mod limits;
+pub mod tx;
+
+pub use block::{Block, BlockContext, Evidence, EvidenceKind};
+pub use commonware_cryptography::ed25519::{PrivateKey, PublicKey, Signature};
+pub use commonware_cryptography::sha256::Digest;
+pub use genesis::{Genesis, GenesisAccount, GenesisError, GenesisValidator, Params};
+pub use tx::{Action, SignedTx, Transaction, TxDecodeError};
+
+/// Account identifier: the account's ed25519 public key.
+pub type Address = PublicKey;
+
+/// Amounts of the native token, in its smallest unit.
+pub type Amount = u64;
+
+/// Domain separator for transaction signatures (prefixed by the chain id in the signed bytes).
+pub const TX_NAMESPACE: &[u8] = b"_CAIRN_TX";
+
+/// Hashes the given parts with SHA-256 (the chain's digest function).
+pub fn sha256(parts: &[&[u8]]) -> Digest {
+    use commonware_cryptography::{Hasher, Sha256};
+    Sha256::hash(parts)
+}
+
+/// Lower-case hex of any byte string (how keys and digests are shown to users).
+pub fn to_hex(bytes: impl AsRef<[u8]>) -> String {
+    hex::encode(bytes)
+}
+
+/// Parses a hex public key (64 hex characters), as users type them.
+pub fn parse_public_key(text: &str) -> Result<PublicKey, String> {
+    use commonware_codec::DecodeExt;
+    let text = text.trim().trim_start_matches("0x");
+    let bytes = hex::decode(text).map_err(|e| format!("'{text}' is not hex: {e}"))?;
+    PublicKey::decode(bytes)
+        .map_err(|e| format!("'{text}' is not a 32-byte ed25519 public key: {e}"))
+}
+
+/// Parses a hex SHA-256 digest (64 hex characters).
+pub fn parse_digest(text: &str) -> Result<Digest, String> {
+    use commonware_codec::DecodeExt;
+    let text = text.trim().trim_start_matches("0x");
+    let bytes = hex::decode(text).map_err(|e| format!("'{text}' is not hex: {e}"))?;
+    Digest::decode(bytes).map_err(|e| format!("'{text}' is not a 32-byte digest: {e}"))
+}

@@ -1,0 +1,240 @@
+//! Transactions: what an account asks the chain to do, signed with its ed25519 key.
+//!
+//! Signed bytes: `TX_NAMESPACE` (as the signature namespace) over the canonical encoding of
+//! [Transaction], which starts with the chain id, so a signature is valid on one chain only.
+
+use crate::{Address, Amount, PrivateKey, PublicKey, Signature, TX_NAMESPACE, limits};
+use bytes::BufMut;
+use commonware_codec::Buf;
+use commonware_codec::{
+    DecodeExt, Encode, EncodeSize, Error as CodecError, RangeCfg, Read, ReadExt, Write,
+};
+use commonware_cryptography::{Signer, Verifier};
+
+/// An operation on chain state. Tags are part of the consensus encoding: never reorder them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Move `amount` from the signer to `to` (creates `to` if new). Cold key only.
+    Transfer { to: Address, amount: Amount },
+    /// Bond `amount` of the signer's balance to `validator` (self-bond when the signer
+    /// operates it, delegation otherwise). Cold key only.
+    Bond { validator: PublicKey, amount: Amount },
+    /// Start unbonding `amount` from `validator`; the tokens return after the unbonding
+    /// period (in blocks). Cold key only.
+    Unbond { validator: PublicKey, amount: Amount },
+    /// Link `hot` as the signer's hot key: it may sign operational actions for the signer's
+    /// account but can never move funds or stake. Cold key only.
+    LinkHotKey { hot: PublicKey },
+    /// Remove the signer's link to `hot`. Cold key only.
+    UnlinkHotKey { hot: PublicKey },
+    /// Set the public moniker of a validator the signer operates. Allowed for the operator's
+    /// cold key or any hot key linked to it (the operational action of this release).
+    SetValidatorMoniker { validator: PublicKey, moniker: String },
+}
+
+impl Action {
+    /// Whether a linked hot key may sign this action on its cold account's behalf.
+    pub fn allowed_for_hot_key(&self) -> bool {
+        matches!(self, Action::SetValidatorMoniker { .. })
+    }
+
+    /// Short name for logs, receipts and errors.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Transfer { .. } => "transfer",
+            Action::Bond { .. } => "bond",
+            Action::Unbond { .. } => "unbond",
+            Action::LinkHotKey { .. } => "link_hot_key",
+            Action::UnlinkHotKey { .. } => "unlink_hot_key",
+            Action::SetValidatorMoniker { .. } => "set_validator_moniker",
+        }
+    }
+}
+
+fn write_string(s: &str, w: &mut impl BufMut) {
+    s.as_bytes().to_vec().write(w);
+}
+
+fn read_string(r: &mut impl Buf, max: usize) -> Result<String, CodecError> {
+    let bytes = Vec::<u8>::read_cfg(r, &(RangeCfg::new(0..=max), ()))?;
+    String::from_utf8(bytes).map_err(|_| CodecError::Invalid("string", "not utf-8"))
+}
+
+impl Write for Action {
+    fn write(&self, w: &mut impl BufMut) {
+        match self {
+            Action::Transfer { to, amount } => {
+                0u8.write(w);
+                to.write(w);
+                amount.write(w);
+            }
+            Action::Bond { validator, amount } => {
+                1u8.write(w);
+                validator.write(w);
+                amount.write(w);
+            }
+            Action::Unbond { validator, amount } => {
+                2u8.write(w);
+                validator.write(w);
+                amount.write(w);
+            }
+            Action::LinkHotKey { hot } => {
+                3u8.write(w);
+                hot.write(w);
+            }
+            Action::UnlinkHotKey { hot } => {
+                4u8.write(w);
+                hot.write(w);
+            }
+            Action::SetValidatorMoniker { validator, moniker } => {
+                5u8.write(w);
+                validator.write(w);
+                write_string(moniker, w);
+            }
+        }
+    }
+}
+
+impl EncodeSize for Action {
+    fn encode_size(&self) -> usize {
+        1 + match self {
+            Action::Transfer { to, amount } => to.encode_size() + amount.encode_size(),
+            Action::Bond { validator, amount } | Action::Unbond { validator, amount } => {
+                validator.encode_size() + amount.encode_size()
+            }
+            Action::LinkHotKey { hot } | Action::UnlinkHotKey { hot } => hot.encode_size(),
+            Action::SetValidatorMoniker { validator, moniker } => {
+                validator.encode_size() + moniker.as_bytes().to_vec().encode_size()
+            }
+        }
+    }
+}
+
+impl Read for Action {
+    type Cfg = ();
+    fn read_cfg(r: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(match u8::read(r)? {
+            0 => Action::Transfer { to: PublicKey::read(r)?, amount: u64::read(r)? },
+            1 => Action::Bond { validator: PublicKey::read(r)?, amount: u64::read(r)? },
+            2 => Action::Unbond { validator: PublicKey::read(r)?, amount: u64::read(r)? },
+            3 => Action::LinkHotKey { hot: PublicKey::read(r)? },
+            4 => Action::UnlinkHotKey { hot: PublicKey::read(r)? },
+            5 => Action::SetValidatorMoniker {
+                validator: PublicKey::read(r)?,
+                moniker: read_string(r, limits::MEMO_MAX_BYTES)?,
+            },
+            tag => return Err(CodecError::InvalidEnum(tag)),
+        })
+    }
+}
+
+/// The unsigned body of a transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transaction {
+    /// Chain this transaction is valid on (replay protection across chains).
+    pub chain_id: String,
+    /// Key that signs: an account's cold key, or a hot key linked to one.
+    pub signer: PublicKey,
+    /// Must equal the signer's next nonce (replay protection within the chain).
+    pub nonce: u64,
+    /// Paid by the signer to the block proposer, whatever the action's outcome.
+    pub fee: Amount,
+    pub action: Action,
+}
+
+impl Write for Transaction {
+    fn write(&self, w: &mut impl BufMut) {
+        write_string(&self.chain_id, w);
+        self.signer.write(w);
+        self.nonce.write(w);
+        self.fee.write(w);
+        self.action.write(w);
+    }
+}
+
+impl EncodeSize for Transaction {
+    fn encode_size(&self) -> usize {
+        self.chain_id.as_bytes().to_vec().encode_size()
+            + self.signer.encode_size()
+            + self.nonce.encode_size()
+            + self.fee.encode_size()
+            + self.action.encode_size()
+    }
+}
+
+impl Read for Transaction {
+    type Cfg = ();
+    fn read_cfg(r: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Transaction {
+            chain_id: read_string(r, limits::CHAIN_ID_MAX_BYTES)?,
+            signer: PublicKey::read(r)?,
+            nonce: u64::read(r)?,
+            fee: u64::read(r)?,
+            action: Action::read(r)?,
+        })
+    }
+}
+
+impl Transaction {
+    /// Signs this transaction with `key` (which must be `self.signer`'s private key).
+    pub fn sign(self, key: &PrivateKey) -> SignedTx {
+        let signature = key.sign(TX_NAMESPACE, &self.encode());
+        SignedTx { tx: self, signature }
+    }
+}
+
+/// A transaction with its signature. Its hash (SHA-256 of the encoding) identifies it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedTx {
+    pub tx: Transaction,
+    pub signature: Signature,
+}
+
+impl Write for SignedTx {
+    fn write(&self, w: &mut impl BufMut) {
+        self.tx.write(w);
+        self.signature.write(w);
+    }
+}
+
+impl EncodeSize for SignedTx {
+    fn encode_size(&self) -> usize {
+        self.tx.encode_size() + self.signature.encode_size()
+    }
+}
+
+impl Read for SignedTx {
+    type Cfg = ();
+    fn read_cfg(r: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(SignedTx { tx: Transaction::read(r)?, signature: Signature::read(r)? })
+    }
+}
+
+/// Why bytes could not be taken as a transaction.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TxDecodeError {
+    #[error("transaction is {size} bytes; the limit is {max} bytes")]
+    TooLarge { size: usize, max: usize },
+    #[error("transaction bytes do not decode: {0}")]
+    Malformed(String),
+}
+
+impl SignedTx {
+    /// The transaction's identifier.
+    pub fn hash(&self) -> crate::Digest {
+        crate::sha256(&[&self.encode()])
+    }
+
+    /// Whether the signature is valid for the signer over the encoded body.
+    pub fn verify_signature(&self) -> bool {
+        self.tx.signer.verify(TX_NAMESPACE, &self.tx.encode(), &self.signature)
+    }
+
+    /// Decodes untrusted bytes, checking the size limit first.
+    pub fn decode_bounded(bytes: &[u8]) -> Result<Self, TxDecodeError> {
+        if bytes.len() > limits::TX_SIZE_MAX_BYTES {
+            return Err(TxDecodeError::TooLarge { size: bytes.len(), max: limits::TX_SIZE_MAX_BYTES });
+        }
+        SignedTx::decode(commonware_codec::Copying(bytes)).map_err(|e| TxDecodeError::Malformed(e.to_string()))
+    }
+}
