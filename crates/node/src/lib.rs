@@ -1,1 +1,20 @@
+//! A Cairn validator node.
+//!
+//! Consensus is commonware's simplex BFT; blocks travel and are backfilled through commonware's
+//! marshal over the authenticated p2p network; this crate supplies the application (block
+//! building and re-execution), the finalizer (canonical state, persisted before each block is
+//! acknowledged), transaction gossip, equivocation evidence, and the RPC backend.
 
+pub mod app;
+pub mod chain;
+pub mod config;
+pub mod engine;
+pub mod evidence;
+pub mod finalizer;
+pub mod gossip;
+pub mod mempool;
+//pub mod rpc;
+//pub mod run;
+
+/// The consensus signing scheme: ed25519, attributable (so equivocations are provable).
+pub type Scheme = commonware_consensus::simplex::scheme::ed25519::Scheme;

@@ -1,0 +1,225 @@
+//! The marshal [Application]: builds blocks from the mempool on top of any notarized parent and
+//! verifies peers' blocks by re-executing them. Both paths recover the parent's post-state from
+//! the speculative cache, or by re-executing the missing ancestors above the finalized tip.
+
+use crate::{Scheme, chain::{Chain, Executed}, evidence};
+use cairn_state::State;
+use cairn_types::{Block, BlockContext, limits};
+use commonware_consensus::{Application, marshal::ancestry::Ancestry};
+use commonware_cryptography::Digested;
+use commonware_runtime::Clock;
+use futures::StreamExt;
+use std::sync::{Arc, Mutex};
+use std::time::UNIX_EPOCH;
+use tracing::{debug, warn};
+
+/// Most transactions a proposer puts in one block (below the protocol's hard limit).
+pub const PROPOSAL_TXS_MAX: usize = 5_000;
+/// Most evidence items a proposer includes.
+pub const PROPOSAL_EVIDENCE_MAX: usize = 16;
+
+#[derive(Clone)]
+pub struct App {
+    pub chain: Arc<Mutex<Chain>>,
+    /// Verifies evidence signatures against the validator set.
+    pub verifier: Scheme,
+}
+
+/// Re-executes `block` on `parent_state`, returning its post-state when the block is valid.
+pub fn execute(parent_state: &State, block: &Block) -> Result<(State, Vec<cairn_state::Receipt>), String> {
+    let mut state = parent_state.clone();
+    let receipts = state
+        .execute_block(block.height, &block.context.leader, &block.txs, &block.evidence)
+        .map_err(|e| format!("block {} at height {}: {e}", block.hash(), block.height))?;
+    if state.root() != block.state_root {
+        return Err(format!(
+            "block {} at height {} claims state root {} but execution gives {}",
+            block.hash(),
+            block.height,
+            block.state_root,
+            state.root()
+        ));
+    }
+    Ok((state, receipts))
+}
+
+impl App {
+    /// The post-state of the first block of `ancestry`, executing any ancestors this node has not.
+    async fn state_at(&self, mut ancestry: impl Ancestry<Block>) -> Option<Arc<State>> {
+        let mut pending: Vec<Digested<Block>> = Vec::new();
+        let base = loop {
+            let block = ancestry.next().await?;
+            let digest = block.inner().hash();
+            {
+                let chain = self.chain.lock().expect("chain lock");
+                if let Some(state) = chain.state_after(&digest) {
+                    break state;
+                }
+                if block.inner().height <= chain.finalized_height() {
+                    // Below the finalized tip but not on it: a dead fork.
+                    debug!(height = block.inner().height, "ancestor is not on the finalized chain");
+                    return None;
+                }
+            }
+            pending.push(block);
+        };
+        let mut state = base;
+        while let Some(block) = pending.pop() {
+            match execute(&state, block.inner()) {
+                Ok((next, receipts)) => {
+                    let next = Arc::new(next);
+                    let executed = Executed { state: next.clone(), receipts };
+                    self.chain.lock().expect("chain lock").remember(block.inner().hash(), executed);
+                    state = next;
+                }
+                Err(err) => {
+                    warn!(%err, "ancestor failed re-execution");
+                    return None;
+                }
+            }
+        }
+        Some(state)
+    }
+
+    /// Chooses transactions that execute on `parent` and returns the block's post-state.
+    fn build(
+        &self,
+        parent: &State,
+        context: &BlockContext,
+        height: u64,
+    ) -> (Executed, Vec<cairn_types::SignedTx>, Vec<cairn_types::Evidence>) {
+        let (candidates, mut evidence) = {
+            let chain = self.chain.lock().expect("chain lock");
+            (
+                chain.mempool.candidates(PROPOSAL_TXS_MAX, limits::BLOCK_SIZE_MAX_BYTES / 2),
+                chain.pending_evidence(),
+            )
+        };
+        // One item per offender, and none against a validator already jailed for a fault:
+        // equivocation is punished once, then the validator is out of the set.
+        let mut offenders = std::collections::BTreeSet::new();
+        evidence.retain(|e| {
+            parent.validator(&e.offender).is_some_and(|v| !v.jailed) && offenders.insert(e.offender.clone())
+        });
+        evidence.truncate(PROPOSAL_EVIDENCE_MAX);
+        let proposer = &context.leader;
+        // Evidence first (as execute_block applies it); drop any the parent state refuses.
+        loop {
+            let mut trial = parent.clone();
+            match trial.execute_block(height, proposer, &[], &evidence) {
+                Ok(_) => break,
+                Err(err) => {
+                    debug!(%err, "dropping evidence the parent state refuses");
+                    if evidence.is_empty() {
+                        break;
+                    }
+                    evidence.clear();
+                }
+            }
+        }
+        // Greedy selection: keep each tx that applies on top of the ones already kept.
+        let mut scratch = parent.clone();
+        let mut txs = Vec::with_capacity(candidates.len());
+        for tx in candidates {
+            if scratch.apply_tx(&tx, proposer, height, txs.len() as u32).is_ok() {
+                txs.push(tx);
+            }
+        }
+        let mut state = parent.clone();
+        match state.execute_block(height, proposer, &txs, &evidence) {
+            Ok(receipts) => (Executed { state: Arc::new(state), receipts }, txs, evidence),
+            Err(err) => {
+                warn!(%err, "selected transactions failed as a block; proposing an empty block");
+                let mut state = parent.clone();
+                let receipts = state
+                    .execute_block(height, proposer, &[], &[])
+                    .expect("an empty block always executes");
+                (Executed { state: Arc::new(state), receipts }, Vec::new(), Vec::new())
+            }
+        }
+    }
+}
+
+impl<E> Application<E> for App
+where
+    E: Clock + rand_core::CryptoRng + Send + 'static,
+{
+    type SigningScheme = Scheme;
+    type Context = BlockContext;
+    type Block = Block;
+    type Input = ();
+
+    async fn propose(
+        &mut self,
+        (runtime, context): (E, BlockContext),
+        ancestry: impl Ancestry<Block>,
+        _input: (),
+    ) -> Option<Digested<Block>> {
+        let parent = ancestry.peek()?.clone();
+        let parent_state = self.state_at(ancestry).await?;
+        let height = parent.inner().height + 1;
+        let (executed, txs, evidence) = self.build(&parent_state, &context, height);
+        let now_ms = runtime
+            .current()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        // Never go backwards, even if this node's clock does.
+        let timestamp_ms = now_ms.max(parent.inner().timestamp_ms);
+        let block = Block::new(
+            context,
+            parent.inner().hash(),
+            height,
+            timestamp_ms,
+            executed.state.root(),
+            txs,
+            evidence,
+        );
+        let digest = block.hash();
+        self.chain.lock().expect("chain lock").remember(digest, executed);
+        debug!(height, txs = block.txs.len(), "proposed block");
+        Some(Digested::precomputed(block, digest))
+    }
+
+    async fn verify(
+        &mut self,
+        (mut runtime, context): (E, BlockContext),
+        mut ancestry: impl Ancestry<Block>,
+    ) -> bool {
+        let Some(block) = ancestry.next().await else {
+            return false;
+        };
+        let block = block.inner();
+        if block.context != context {
+            warn!(height = block.height, "block context differs from the consensus context");
+            return false;
+        }
+        if let Some(parent) = ancestry.peek()
+            && block.timestamp_ms < parent.inner().timestamp_ms
+        {
+            warn!(height = block.height, "block timestamp precedes its parent's");
+            return false;
+        }
+        for item in &block.evidence {
+            if let Err(err) = evidence::verify(&self.verifier, item, &mut runtime) {
+                warn!(%err, "block carries invalid evidence");
+                return false;
+            }
+        }
+        let Some(parent_state) = self.state_at(ancestry).await else {
+            return false;
+        };
+        match execute(&parent_state, block) {
+            Ok((state, receipts)) => {
+                let executed = Executed { state: Arc::new(state), receipts };
+                self.chain.lock().expect("chain lock").remember(block.hash(), executed);
+                true
+            }
+            Err(err) => {
+                warn!(%err, "rejecting block");
+                false
+            }
+        }
+    }
+}
+

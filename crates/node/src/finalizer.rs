@@ -1,0 +1,143 @@
+//! Applies finalized blocks, in order, to the node's canonical state; persists the state before
+//! acknowledging each block to marshal, so a crash at any point resumes at a height whose state
+//! is on disk (marshal redelivers anything not acknowledged).
+
+use crate::app::execute;
+use crate::chain::Chain;
+use cairn_state::State;
+use cairn_types::{Block, Digest};
+use commonware_codec::DecodeExt;
+use commonware_consensus::{Reporter, marshal::Update};
+use commonware_runtime::{
+    Clock, Metrics, Storage,
+    telemetry::metrics::{Gauge, GaugeExt, MetricsExt},
+};
+use commonware_storage::metadata::{self, Metadata};
+use commonware_utils::{Acknowledgement, sequence::U64};
+use futures::{StreamExt, channel::mpsc};
+use std::sync::{Arc, Mutex};
+use tracing::{error, info};
+
+/// Largest state snapshot read back from disk.
+pub const SNAPSHOT_SIZE_MAX_BYTES: usize = 1 << 30;
+const SNAPSHOT_KEY: u64 = 0;
+
+/// Marshal's view of this node's application: receives finalized blocks and tips.
+#[derive(Clone)]
+pub struct Finalizer {
+    sender: mpsc::UnboundedSender<Update<Block>>,
+}
+
+impl Reporter for Finalizer {
+    type Activity = Update<Block>;
+    fn report(&mut self, activity: Self::Activity) -> commonware_actor::Feedback {
+        match self.sender.unbounded_send(activity) {
+            Ok(()) => commonware_actor::Feedback::Ok,
+            Err(_) => commonware_actor::Feedback::Closed,
+        }
+    }
+}
+
+/// The persisted state snapshot store.
+pub type SnapshotStore<E> = Metadata<E, U64, Vec<u8>>;
+
+/// Opens the snapshot store and returns the persisted state with its block's hash, if any.
+///
+/// Stored value: the 32-byte hash of the last applied block, then the state snapshot.
+pub async fn open_store<E: Storage + Metrics + Clock>(
+    context: E,
+    partition: String,
+) -> (SnapshotStore<E>, Option<(State, Digest)>) {
+    let store = Metadata::init(
+        context,
+        metadata::Config {
+            partition,
+            codec_config: ((0..=SNAPSHOT_SIZE_MAX_BYTES).into(), ()),
+        },
+    )
+    .await
+    .expect("state snapshot store must open: storage fault");
+    let state = store.get(&U64::new(SNAPSHOT_KEY)).map(|bytes: &Vec<u8>| {
+        assert!(bytes.len() >= 32, "state snapshot on disk is truncated: refusing to start");
+        let (hash, snapshot) = bytes.split_at(32);
+        let hash = Digest::decode(commonware_codec::Copying(hash)).expect("32 bytes decode as a digest");
+        let state = State::decode_snapshot(snapshot)
+            .unwrap_or_else(|e| panic!("state snapshot on disk is corrupt ({e}): refusing to start"));
+        (state, hash)
+    });
+    (store, state)
+}
+
+pub struct FinalizerActor<E: Storage + Metrics + Clock> {
+    pub chain: Arc<Mutex<Chain>>,
+    store: Option<SnapshotStore<E>>,
+    pub receiver: mpsc::UnboundedReceiver<Update<Block>>,
+    pub finalized_height: Gauge,
+    pub finalized_txs: commonware_runtime::telemetry::metrics::Counter,
+}
+
+pub fn new<E: Storage + Metrics + Clock>(
+    context: &E,
+    chain: Arc<Mutex<Chain>>,
+    store: SnapshotStore<E>,
+) -> (Finalizer, FinalizerActor<E>) {
+    let (sender, receiver) = mpsc::unbounded();
+    let finalized_height = context.gauge("finalized_height", "height of the last finalized block applied");
+    let finalized_txs = context.counter("finalized_txs", "transactions in finalized blocks applied");
+    (
+        Finalizer { sender },
+        FinalizerActor { chain, store: Some(store), receiver, finalized_height, finalized_txs },
+    )
+}
+
+impl<E: Storage + Metrics + Clock> FinalizerActor<E> {
+    pub async fn run(mut self) {
+        while let Some(update) = self.receiver.next().await {
+            match update {
+                Update::Tip(_, height, _) => {
+                    let mut chain = self.chain.lock().expect("chain lock");
+                    chain.network_tip = chain.network_tip.max(height.get());
+                }
+                Update::Block(block, ack) => {
+                    self.apply(block.inner_shared()).await;
+                    ack.acknowledge();
+                }
+            }
+        }
+    }
+
+    async fn apply(&mut self, block: Arc<Block>) {
+        let (parent_hash, parent_state, cached) = {
+            let chain = self.chain.lock().expect("chain lock");
+            if block.height <= chain.finalized_height() {
+                return; // redelivery after restart: already applied and persisted
+            }
+            (chain.finalized_hash(), chain.finalized(), chain.executed(&block.hash()))
+        };
+        if block.parent != parent_hash {
+            error!(height = block.height, "finalized block does not extend our finalized tip");
+            panic!("finalized block {} does not extend finalized tip {}", block.hash(), parent_hash);
+        }
+        let (state, receipts) = match cached {
+            Some(executed) => (executed.state.clone(), executed.receipts.clone()),
+            None => match execute(&parent_state, &block) {
+                Ok((state, receipts)) => (Arc::new(state), receipts),
+                Err(err) => panic!("consensus finalized a block this node cannot execute: {err}"),
+            },
+        };
+        let mut snapshot = block.hash().as_ref().to_vec();
+        snapshot.extend_from_slice(&state.encode_snapshot());
+        let height = block.height;
+        let txs = block.txs.len();
+        self.chain.lock().expect("chain lock").finalize(block, state, receipts);
+        let mut store = self.store.take().expect("snapshot store present between blocks");
+        store.put(U64::new(SNAPSHOT_KEY), snapshot);
+        let store = store.sync().await.expect("persisting state snapshot failed: storage fault");
+        self.store = Some(store);
+        let _ = self.finalized_height.try_set(height);
+        self.finalized_txs.inc_by(txs as u64);
+        if height % 100 == 0 || txs > 0 {
+            info!(height, txs, "finalized block applied");
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Runs a validator for real: commonware's tokio runtime, authenticated discovery p2p on TCP,
+//! the JSON-RPC server, and a clean shutdown on Ctrl-C / SIGTERM.
+
+use crate::{
+    config::{NodeConfig, read_key_file},
+    engine::{self, CHANNEL_RATE_PER_SECOND, Channels, EngineConfig, NodeHandle, P2P_MESSAGE_SIZE_MAX_BYTES, P2P_NAMESPACE, channel},
+    rpc::RpcBackend,
+};
+use cairn_types::{Genesis, parse_public_key};
+use commonware_cryptography::Signer;
+use commonware_p2p::{Manager, authenticated::discovery};
+use commonware_runtime::{Quota, Runner, Spawner, Supervisor as _, tokio as cw_tokio};
+use commonware_utils::{NZU32, NZUsize};
+use std::net::SocketAddr;
+use tracing::{error, info};
+
+/// Errors that stop a node from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Genesis(#[from] cairn_types::GenesisError),
+    #[error("bootstrapper key {key:?}: {reason}")]
+    Bootstrapper { key: String, reason: String },
+    #[error("this node's key {0} is not in the genesis validator set; it cannot validate")]
+    NotAValidator(String),
+}
+
+/// Called once the RPC server listens (the CLI prints it).
+pub type OnReady = Box<dyn FnOnce(&NodeHandle, SocketAddr) + Send>;
+
+/// Runs the node until Ctrl-C; returns the process exit code.
+pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
+    let signer = read_key_file(&config.key_file)?;
+    let genesis = Genesis::load(&config.genesis)?;
+    let (_, participants, _) = engine::genesis_parts(&genesis)?;
+    let me = signer.public_key();
+    if !participants.iter().any(|p| *p == me) {
+        return Err(StartError::NotAValidator(cairn_types::to_hex(&me)));
+    }
+    let mut bootstrappers = Vec::new();
+    for b in &config.bootstrappers {
+        let key = parse_public_key(&b.public_key)
+            .map_err(|reason| StartError::Bootstrapper { key: b.public_key.clone(), reason })?;
+        if key != me {
+            bootstrappers.push((key, b.address.into()));
+        }
+    }
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| crate::config::ConfigError::Io {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let runtime = cw_tokio::Config::new()
+        .with_storage_directory(config.data_dir.join("storage"))
+        .with_worker_threads(2);
+    let executor = cw_tokio::Runner::new(runtime);
+    let code = executor.start(async move |context| {
+        let max_peers = commonware_p2p::authenticated::peer_set_limit(participants.iter(), &me);
+        let p2p = discovery::Config::local(
+            signer.clone(),
+            P2P_NAMESPACE,
+            config.p2p_listen,
+            config.p2p_listen,
+            bootstrappers,
+            max_peers,
+            P2P_MESSAGE_SIZE_MAX_BYTES,
+            NZUsize!(4_096),
+        );
+        let (mut network, mut oracle) = discovery::Network::new(context.child("p2p"), p2p);
+        oracle.track(0, participants.clone());
+        let quota = Quota::per_second(NZU32!(CHANNEL_RATE_PER_SECOND));
+        let channels = Channels {
+            votes: network.register(channel::VOTES, quota),
+            certificates: network.register(channel::CERTIFICATES, quota),
+            consensus_resolver: network.register(channel::CONSENSUS_RESOLVER, quota),
+            blocks: network.register(channel::BLOCKS, quota),
+            backfill: network.register(channel::BACKFILL, quota),
+            txs: network.register(channel::TXS, quota),
+        };
+        network.start();
+        let engine_config = EngineConfig::new(signer, genesis, "cairn".to_string());
+        let handle = engine::start(context.child("node"), engine_config, oracle.clone(), oracle, channels).await;
+
+        let listener = match tokio::net::TcpListener::bind(config.rpc_listen).await {
+            Ok(listener) => listener,
+            Err(err) => {
+                error!(%err, addr = %config.rpc_listen, "cannot bind the RPC address");
+                return 1;
+            }
+        };
+        let rpc_addr = listener.local_addr().expect("bound listener has an address");
+        let backend = RpcBackend::new(handle.clone(), context.child("rpc"));
+        let router = cairn_rpc::server::router(backend);
+        tokio::spawn(async move {
+            if let Err(err) = cairn_rpc::server::serve(listener, router).await {
+                error!(%err, "RPC server stopped");
+            }
+        });
+        info!(%rpc_addr, "RPC listening");
+        on_ready(&handle, rpc_addr);
+
+        shutdown_signal().await;
+        info!("shutting down");
+        let _ = context.stop(0, Some(std::time::Duration::from_secs(5))).await;
+        0
+    });
+    Ok(code)
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("install SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+

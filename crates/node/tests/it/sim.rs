@@ -1,0 +1,175 @@
+//! A whole Cairn network in one seeded, single-threaded process: commonware's deterministic
+//! runtime and simulated p2p network, real engines. The same seed replays the same run.
+
+use cairn_node::engine::{self, CHANNEL_RATE_PER_SECOND, Channels, EngineConfig, NodeHandle, channel};
+use cairn_types::{Action, Genesis, GenesisAccount, GenesisValidator, Params, PrivateKey, PublicKey, Transaction, to_hex};
+use commonware_cryptography::Signer;
+use commonware_p2p::simulated::{self, Link, Network, Oracle};
+use commonware_runtime::{Clock, Handle, Quota, Spawner, Supervisor as _, deterministic};
+use commonware_utils::{NZU32, NZUsize, probability};
+use futures::channel::oneshot;
+use std::time::Duration;
+
+pub const CHAIN_ID: &str = "cairn-sim";
+pub const FUNDED: u64 = 1_000_000_000;
+
+pub fn validator_key(i: usize) -> PrivateKey {
+    PrivateKey::from_seed(1_000 + i as u64)
+}
+
+pub fn account_key(i: usize) -> PrivateKey {
+    PrivateKey::from_seed(2_000 + i as u64)
+}
+
+/// Genesis with `n` validators (operated by accounts 0..n) and `accounts` funded accounts.
+pub fn genesis(n: usize, accounts: usize) -> Genesis {
+    Genesis {
+        chain_id: CHAIN_ID.into(),
+        genesis_time_ms: 0,
+        accounts: (0..accounts.max(n))
+            .map(|i| GenesisAccount { address: to_hex(account_key(i).public_key()), balance: FUNDED })
+            .collect(),
+        validators: (0..n)
+            .map(|i| GenesisValidator {
+                consensus_key: to_hex(validator_key(i).public_key()),
+                operator: to_hex(account_key(i).public_key()),
+                stake: 1_000_000,
+                moniker: format!("v{i}"),
+            })
+            .collect(),
+        params: Params::default(),
+    }
+}
+
+pub fn transfer(from: &PrivateKey, nonce: u64, to: &PublicKey, amount: u64) -> cairn_types::SignedTx {
+    Transaction {
+        chain_id: CHAIN_ID.into(),
+        signer: from.public_key(),
+        nonce,
+        fee: 1,
+        action: Action::Transfer { to: to.clone(), amount },
+    }
+    .sign(from)
+}
+
+pub async fn network(
+    context: &deterministic::Context,
+    participants: &[PublicKey],
+    link: Link,
+) -> Oracle<PublicKey, deterministic::Context> {
+    let (network, oracle) = Network::new_with_peers(
+        context.child("network"),
+        simulated::Config {
+            max_size: engine::P2P_MESSAGE_SIZE_MAX_BYTES,
+            max_peers_per_set: NZUsize!(participants.len()),
+            disconnect_on_block: true,
+            tracked_peer_sets: NZUsize!(1),
+        },
+        participants.to_vec(),
+    )
+    .await;
+    network.start();
+    for a in participants {
+        for b in participants {
+            if a != b {
+                oracle.add_link(a.clone(), b.clone(), link.clone()).await.expect("link");
+            }
+        }
+    }
+    oracle
+}
+
+pub fn lan() -> Link {
+    Link { latency: Duration::from_millis(10), jitter: Duration::from_millis(2), success_rate: probability!(1.0) }
+}
+
+/// Starts validator `key` in its own task (abort the task to crash the node: every actor it
+/// spawned is its descendant and dies with it; its storage survives for a restart).
+pub async fn start_validator(
+    context: &deterministic::Context,
+    oracle: &Oracle<PublicKey, deterministic::Context>,
+    key: PrivateKey,
+    genesis: Genesis,
+    incarnation: u32,
+) -> (Handle<()>, NodeHandle) {
+    let me = key.public_key();
+    let control = oracle.control(me.clone());
+    let quota = Quota::per_second(NZU32!(CHANNEL_RATE_PER_SECOND));
+    let mut reg = Vec::new();
+    for ch in [
+        channel::VOTES,
+        channel::CERTIFICATES,
+        channel::CONSENSUS_RESOLVER,
+        channel::BLOCKS,
+        channel::BACKFILL,
+        channel::TXS,
+    ] {
+        reg.push(control.register(ch, quota).await.expect("register channel"));
+    }
+    let mut reg = reg.into_iter();
+    let channels = Channels {
+        votes: reg.next().unwrap(),
+        certificates: reg.next().unwrap(),
+        consensus_resolver: reg.next().unwrap(),
+        blocks: reg.next().unwrap(),
+        backfill: reg.next().unwrap(),
+        txs: reg.next().unwrap(),
+    };
+    let config = EngineConfig::new(key, genesis, format!("node-{}", to_hex(&me)));
+    let manager = oracle.manager();
+    let (sender, receiver) = oneshot::channel();
+    let task = context
+        .child("validator")
+        .with_attribute("key", &me)
+        .with_attribute("incarnation", incarnation)
+        .spawn(move |ctx| async move {
+            let handle = engine::start(ctx, config, manager, control, channels).await;
+            let _ = sender.send(handle);
+            futures::future::pending::<()>().await;
+        });
+    let handle = receiver.await.expect("validator started");
+    (task, handle)
+}
+
+pub fn height(node: &NodeHandle) -> u64 {
+    node.chain.lock().unwrap().finalized_height()
+}
+
+/// Waits (in simulated time) until every node has finalized `target`, or panics after `limit`.
+pub async fn wait_for_height(context: &deterministic::Context, nodes: &[&NodeHandle], target: u64, limit: Duration) {
+    let start = context.current();
+    loop {
+        if nodes.iter().all(|n| height(n) >= target) {
+            return;
+        }
+        let elapsed = context.current().duration_since(start).unwrap_or_default();
+        assert!(
+            elapsed < limit,
+            "nodes stuck at heights {:?} (target {target}) after {elapsed:?}",
+            nodes.iter().map(|n| height(n)).collect::<Vec<_>>()
+        );
+        context.sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Block hash and state root at every height `1..=upto` as `node` finalized them.
+pub async fn chain_summary(node: &NodeHandle, upto: u64) -> Vec<(u64, String, String)> {
+    let mut out = Vec::new();
+    for h in 1..=upto {
+        let block = node.chain.lock().unwrap().recent_block(h);
+        let block = match block {
+            Some(b) => b,
+            None => {
+                let b = node
+                    .marshal
+                    .get_block(commonware_consensus::types::Height::new(h))
+                    .await
+                    .unwrap_or_else(|| panic!("block {h} missing"));
+                b.inner_shared()
+            }
+        };
+        out.push((h, to_hex(block.hash()), to_hex(block.state_root)));
+    }
+    out
+}
+
