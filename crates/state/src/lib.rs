@@ -1,1 +1,47 @@
+//! Cairn's deterministic ledger state machine.
+//!
+//! [State] holds accounts, validators, delegations, unbondings, hot-key links, slash records,
+//! the active validator set, the parameters and the chain's height/epoch. It validates and
+//! applies transactions ([State::check_tx], [State::apply_tx]), executes whole blocks
+//! atomically ([State::execute_block]) and commits to everything it holds with a Merkle root
+//! ([State::root]) under which any account can be proven ([State::prove_account]).
+//!
+//! # Invariants (consensus-critical)
+//!
+//! - Invariant: every node computes the same bytes for the same inputs. Hence:
+//! - Invariant: no `f32`/`f64` anywhere; amounts are `u64`, ratios are basis points in `u128`.
+//! - Invariant: no `HashMap`/`HashSet`; only `BTreeMap`/`BTreeSet`, so iteration order is
+//!   defined by the keys.
+//! - Invariant: no clock, no randomness, no I/O: the state is a pure function of genesis and
+//!   the blocks executed.
+//! - Invariant: checked arithmetic everywhere; an overflow is a typed error
+//!   ([TxError::Overflow], [BlockError::Overflow]), never a wrap or a panic.
+//! - Invariant: a rejected transaction or block changes nothing (every write is journaled
+//!   and rolled back on error).
+//! - Invariant: `total_supply == Σ balances + Σ self-bonds + Σ delegations + Σ unbondings`;
+//!   only fees without a recipient and slashes burn tokens, and nothing mints after genesis.
+//!
+//! # State root
+//!
+//! Every entry is a leaf `sha256("_CAIRN_STATE_LEAF_V1" || tag || key || value)` where `tag`
+//! names the entry kind, `key` is the entry key's codec encoding (fixed width per tag) and
+//! `value` its codec encoding. Leaves are sorted by `(tag, key)` and committed with
+//! `commonware_storage::bmt`. Leaf digests are cached and updated on every write.
 
+// Errors and undo records carry ed25519 keys, which hold their decoded curve point (~200
+// bytes). Keeping them typed beats boxing them for callers that match on them, and a
+// rejection costs far less than the signature check that precedes it.
+#![allow(clippy::result_large_err, clippy::large_enum_variant)]
+
+mod block;
+mod entry;
+mod error;
+mod snapshot;
+mod state;
+mod tx;
+
+pub use entry::{Account, Receipt, SlashEvent, Unbonding, Validator};
+pub use error::{BlockError, ProofError, SnapshotError, TxError};
+pub use snapshot::{SNAPSHOT_ENTRIES_MAX, SNAPSHOT_VERSION};
+pub use state::{AccountProof, State};
+pub use tx::HOT_KEYS_PER_ACCOUNT_MAX;

@@ -1,0 +1,199 @@
+//! Block execution: evidence (slashing), transactions, then end-block (matured unbondings
+//! and the epoch boundary). All or nothing: any error rolls the whole block back.
+
+use crate::entry::{Receipt, SlashRecord};
+use crate::error::BlockError;
+use crate::state::State;
+use cairn_types::{Amount, Evidence, PublicKey, SignedTx, limits};
+
+/// Basis points in one whole.
+const BPS_ONE: u128 = 10_000;
+
+fn overflow(what: &'static str) -> BlockError {
+    BlockError::Overflow { what }
+}
+
+impl State {
+    /// Executes the block at `height` (must be `self.height() + 1`): slashes for each evidence
+    /// item, applies every transaction in order, then releases matured unbondings and, at an
+    /// epoch boundary, fixes the next active validator set. On `Err` the state is exactly as
+    /// before the call.
+    pub fn execute_block(
+        &mut self,
+        height: u64,
+        proposer: &PublicKey,
+        txs: &[SignedTx],
+        evidence: &[Evidence],
+    ) -> Result<Vec<Receipt>, BlockError> {
+        let expected = self.meta.height.checked_add(1).ok_or(overflow("height"))?;
+        if height != expected {
+            return Err(BlockError::WrongHeight {
+                expected,
+                got: height,
+            });
+        }
+        if txs.len() > limits::BLOCK_TXS_MAX {
+            return Err(BlockError::TooManyTxs {
+                count: txs.len(),
+                max: limits::BLOCK_TXS_MAX,
+            });
+        }
+        if evidence.len() > limits::BLOCK_EVIDENCE_MAX {
+            let max = limits::BLOCK_EVIDENCE_MAX;
+            return Err(BlockError::TooMuchEvidence {
+                count: evidence.len(),
+                max,
+            });
+        }
+        self.journal_clear();
+        self.in_block = true;
+        let result = self.execute_block_inner(height, proposer, txs, evidence);
+        self.in_block = false;
+        if result.is_err() {
+            self.rollback_to(0);
+        }
+        self.journal_clear();
+        result
+    }
+
+    fn execute_block_inner(
+        &mut self,
+        height: u64,
+        proposer: &PublicKey,
+        txs: &[SignedTx],
+        evidence: &[Evidence],
+    ) -> Result<Vec<Receipt>, BlockError> {
+        for item in evidence {
+            self.slash(item, height)?;
+        }
+        let mut receipts = Vec::with_capacity(txs.len());
+        for (position, tx) in txs.iter().enumerate() {
+            // Fits: txs.len() <= BLOCK_TXS_MAX, checked by the caller.
+            let index = u32::try_from(position).map_err(|_| overflow("tx index"))?;
+            let receipt = self
+                .apply_tx(tx, proposer, height, index)
+                .map_err(|error| BlockError::InvalidTx { index, error })?;
+            receipts.push(receipt);
+        }
+        self.end_block(height)?;
+        Ok(receipts)
+    }
+
+    /// Burns `floor(total_bond * slash_fraction_bps / 10000)` of the offender's stake (each
+    /// delegation its floored share, the rest from the self-bond, any shortfall from
+    /// delegations in key order), jails it and records the slash.
+    fn slash(&mut self, evidence: &Evidence, height: u64) -> Result<(), BlockError> {
+        let key = (evidence.offender.clone(), evidence.epoch, evidence.view);
+        if self.slashes.contains_key(&key) {
+            let (offender, epoch, view) = key;
+            return Err(BlockError::DuplicateEvidence {
+                offender,
+                epoch,
+                view,
+            });
+        }
+        let Some(mut validator) = self.validators.get(&evidence.offender).cloned() else {
+            return Err(BlockError::UnknownOffender {
+                offender: evidence.offender.clone(),
+            });
+        };
+        let total = validator
+            .self_bond
+            .checked_add(validator.delegated)
+            .ok_or(overflow("total bond"))?;
+        let bps = u128::from(self.params.slash_fraction_bps).min(BPS_ONE);
+        let amount =
+            u64::try_from(u128::from(total) * bps / BPS_ONE).map_err(|_| overflow("slash"))?;
+
+        let delegations: Vec<(PublicKey, Amount)> = self
+            .delegations
+            .iter()
+            .filter(|((v, _), _)| *v == evidence.offender)
+            .map(|((_, owner), d)| (owner.clone(), *d))
+            .collect();
+        let mut takes: Vec<Amount> = Vec::with_capacity(delegations.len());
+        for (_, d) in &delegations {
+            // d <= total, so the share is <= amount and fits in u64.
+            let share = u128::from(*d) * u128::from(amount) / u128::from(total.max(1));
+            takes.push(u64::try_from(share).map_err(|_| overflow("slash share"))?);
+        }
+        let from_delegations: Amount = takes
+            .iter()
+            .try_fold(0u64, |a, t| a.checked_add(*t))
+            .ok_or(overflow("slash"))?;
+        let mut remaining = amount
+            .checked_sub(from_delegations)
+            .ok_or(overflow("slash remainder"))?;
+        // Below, every subtraction is of a `min` of its minuend; checked all the same.
+        let from_self = remaining.min(validator.self_bond);
+        remaining = remaining
+            .checked_sub(from_self)
+            .ok_or(overflow("slash remainder"))?;
+        for ((_, d), take) in delegations.iter().zip(takes.iter_mut()) {
+            let extra = remaining.min(d.checked_sub(*take).ok_or(overflow("slash share"))?);
+            *take = take.checked_add(extra).ok_or(overflow("slash share"))?;
+            remaining = remaining
+                .checked_sub(extra)
+                .ok_or(overflow("slash remainder"))?;
+        }
+        if remaining != 0 {
+            return Err(overflow("slash exceeds bonded stake"));
+        }
+        for ((owner, d), take) in delegations.into_iter().zip(takes) {
+            let left = d.checked_sub(take).ok_or(overflow("delegation"))?;
+            self.put_delegation((evidence.offender.clone(), owner), left);
+        }
+        let taken_delegated = amount.checked_sub(from_self).ok_or(overflow("slash"))?;
+        validator.delegated = validator
+            .delegated
+            .checked_sub(taken_delegated)
+            .ok_or(overflow("delegated"))?;
+        validator.self_bond = validator
+            .self_bond
+            .checked_sub(from_self)
+            .ok_or(overflow("self bond"))?;
+        validator.slashed_total = validator
+            .slashed_total
+            .checked_add(amount)
+            .ok_or(overflow("slashed total"))?;
+        validator.jailed = true;
+        self.put_validator(validator);
+        self.burn(amount).ok_or(overflow("supply"))?;
+        self.put_slash(
+            key,
+            SlashRecord {
+                kind: evidence.kind,
+                amount,
+                height,
+            },
+        );
+        Ok(())
+    }
+
+    /// Releases unbondings that mature at or before `height`, fixes the active set at an
+    /// epoch boundary, and records the new height.
+    fn end_block(&mut self, height: u64) -> Result<(), BlockError> {
+        let matured: Vec<_> = self
+            .unbondings
+            .iter()
+            .take_while(|((matures_at, _, _), _)| *matures_at <= height)
+            .map(|(k, a)| (k.clone(), *a))
+            .collect();
+        for (key, amount) in matured {
+            self.credit(&key.1, amount)
+                .map_err(|_| overflow("balance"))?;
+            self.put_unbonding(key, 0);
+        }
+        let mut meta = self.meta.clone();
+        meta.height = height;
+        // epoch_length_blocks >= 1: checked by genesis validation and snapshot decoding.
+        let epoch_length = self.params.epoch_length_blocks.max(1);
+        if height.is_multiple_of(epoch_length) {
+            let set = self.compute_validator_set();
+            self.set_active_set(set);
+            meta.epoch = height / epoch_length;
+        }
+        self.set_meta(meta);
+        Ok(())
+    }
+}

@@ -1,0 +1,386 @@
+//! Transaction validation and application.
+//!
+//! [State::check_tx] runs every check without writing; [State::apply_tx] runs the same
+//! checks, then writes through the journal and rolls back if any checked arithmetic fails,
+//! so a rejected transaction never leaves a trace.
+
+use crate::entry::Receipt;
+use crate::error::TxError;
+use crate::state::State;
+use cairn_types::{Action, Address, Amount, PublicKey, SignedTx, limits};
+use commonware_codec::EncodeSize;
+
+/// Most hot keys one cold account may link.
+pub const HOT_KEYS_PER_ACCOUNT_MAX: usize = 16;
+
+/// What validation resolved about a transaction.
+struct Checked {
+    /// The account acted for: the signer's cold account if it is a linked hot key.
+    acting: Address,
+}
+
+fn overflow(what: &'static str) -> TxError {
+    TxError::Overflow { what }
+}
+
+impl State {
+    /// Every validity check of `tx` against the current state, without changing it (mempool
+    /// admission). Checks run in the order of [TxError]'s variants.
+    pub fn check_tx(&self, tx: &SignedTx) -> Result<(), TxError> {
+        self.validate(tx).map(|_| ())
+    }
+
+    /// Checks `tx`, then applies it: the signer's nonce advances, the fee goes to the
+    /// operator of `proposer` (burnt if `proposer` is not a validator) and the action runs.
+    /// On `Err` the state is unchanged.
+    pub fn apply_tx(
+        &mut self,
+        tx: &SignedTx,
+        proposer: &PublicKey,
+        height: u64,
+        index: u32,
+    ) -> Result<Receipt, TxError> {
+        let checked = self.validate(tx)?;
+        let mark = self.journal_mark();
+        if let Err(error) = self.execute(tx, &checked, proposer, height) {
+            self.rollback_to(mark);
+            return Err(error);
+        }
+        if !self.in_block {
+            self.journal_clear();
+        }
+        Ok(Receipt {
+            tx_hash: tx.hash(),
+            height,
+            index,
+            signer: tx.tx.signer.clone(),
+            account: checked.acting,
+            action: tx.tx.action.name(),
+            fee: tx.tx.fee,
+        })
+    }
+
+    fn validate(&self, signed: &SignedTx) -> Result<Checked, TxError> {
+        let size = signed.encode_size();
+        if size > limits::TX_SIZE_MAX_BYTES {
+            return Err(TxError::TooLarge {
+                size,
+                max: limits::TX_SIZE_MAX_BYTES,
+            });
+        }
+        let tx = &signed.tx;
+        if tx.chain_id != self.meta.chain_id {
+            return Err(TxError::WrongChainId {
+                expected: self.meta.chain_id.clone(),
+                got: tx.chain_id.clone(),
+            });
+        }
+        if !signed.verify_signature() {
+            return Err(TxError::BadSignature {
+                signer: tx.signer.clone(),
+            });
+        }
+        let Some(account) = self.accounts.get(&tx.signer) else {
+            return Err(TxError::UnknownAccount {
+                address: tx.signer.clone(),
+            });
+        };
+        let (expected, got) = (account.nonce, tx.nonce);
+        if got < expected {
+            return Err(TxError::StaleNonce {
+                account: tx.signer.clone(),
+                expected,
+                got,
+            });
+        }
+        if got > expected {
+            return Err(TxError::FutureNonce {
+                account: tx.signer.clone(),
+                expected,
+                got,
+            });
+        }
+        if tx.fee < self.params.min_fee {
+            return Err(TxError::FeeTooLow {
+                fee: tx.fee,
+                min: self.params.min_fee,
+            });
+        }
+        let acting = match self.hot_keys.get(&tx.signer) {
+            Some(cold) if !tx.action.allowed_for_hot_key() => {
+                return Err(TxError::HotKeyNotAllowed {
+                    action: tx.action.name(),
+                    cold: cold.clone(),
+                });
+            }
+            Some(cold) => cold.clone(),
+            None => tx.signer.clone(),
+        };
+        let spent = match &tx.action {
+            Action::Transfer { amount, .. } | Action::Bond { amount, .. } => *amount,
+            _ => 0,
+        };
+        let needed = tx
+            .fee
+            .checked_add(spent)
+            .ok_or(overflow("fee plus amount"))?;
+        if account.balance < needed {
+            return Err(TxError::InsufficientBalance {
+                needed,
+                available: account.balance,
+            });
+        }
+        self.validate_action(&tx.signer, &acting, &tx.action)?;
+        Ok(Checked { acting })
+    }
+
+    fn validate_action(
+        &self,
+        signer: &PublicKey,
+        acting: &Address,
+        action: &Action,
+    ) -> Result<(), TxError> {
+        match action {
+            Action::Transfer { amount, .. } => {
+                if *amount == 0 {
+                    return Err(TxError::ZeroAmount);
+                }
+            }
+            Action::Bond { validator, amount } => {
+                self.known_validator(validator)?;
+                if *amount == 0 {
+                    return Err(TxError::ZeroAmount);
+                }
+            }
+            Action::Unbond { validator, amount } => {
+                self.known_validator(validator)?;
+                if *amount == 0 {
+                    return Err(TxError::ZeroAmount);
+                }
+                let bonded = self.bond_of(acting, validator);
+                if bonded < *amount {
+                    return Err(TxError::InsufficientBond {
+                        bonded,
+                        requested: *amount,
+                    });
+                }
+            }
+            Action::SetValidatorMoniker { validator, moniker } => {
+                let v = self.known_validator(validator)?;
+                if v.operator != *acting {
+                    return Err(TxError::NotOperator {
+                        account: acting.clone(),
+                        validator: validator.clone(),
+                        operator: v.operator.clone(),
+                    });
+                }
+                if moniker.len() > limits::MEMO_MAX_BYTES {
+                    return Err(TxError::MonikerTooLong {
+                        len: moniker.len(),
+                        max: limits::MEMO_MAX_BYTES,
+                    });
+                }
+            }
+            Action::LinkHotKey { hot } => self.validate_link(signer, hot)?,
+            Action::UnlinkHotKey { hot } => {
+                if self.hot_keys.get(hot) != Some(signer) {
+                    let reason = "it is not linked to the signing account";
+                    return Err(TxError::HotKeyInvalid {
+                        hot: hot.clone(),
+                        reason,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A hot key must be a fresh key: not the signer, not linked anywhere, and not an account
+    /// that holds funds, stake or hot keys of its own (it would be ambiguous whom it acts for).
+    fn validate_link(&self, signer: &PublicKey, hot: &PublicKey) -> Result<(), TxError> {
+        let invalid = |reason| {
+            Err(TxError::HotKeyInvalid {
+                hot: hot.clone(),
+                reason,
+            })
+        };
+        if hot == signer {
+            return invalid("an account cannot be its own hot key");
+        }
+        if self.hot_keys.contains_key(hot) {
+            return invalid("it is already linked to an account");
+        }
+        if self.accounts.get(hot).is_some_and(|a| a.balance > 0) {
+            return invalid("it is an account holding a balance; use a fresh key");
+        }
+        let holds_stake = self.validators.values().any(|v| v.operator == *hot)
+            || self.delegations.keys().any(|(_, owner)| owner == hot)
+            || self.unbondings.keys().any(|(_, owner, _)| owner == hot);
+        if holds_stake {
+            return invalid("it is an account holding stake; use a fresh key");
+        }
+        if self.hot_keys.values().any(|cold| cold == hot) {
+            return invalid("it has hot keys of its own");
+        }
+        if self
+            .hot_keys
+            .values()
+            .filter(|cold| *cold == signer)
+            .count()
+            >= HOT_KEYS_PER_ACCOUNT_MAX
+        {
+            return invalid("the account already has the maximum number of hot keys");
+        }
+        Ok(())
+    }
+
+    fn known_validator(&self, validator: &PublicKey) -> Result<&crate::Validator, TxError> {
+        self.validators
+            .get(validator)
+            .ok_or_else(|| TxError::UnknownValidator {
+                validator: validator.clone(),
+            })
+    }
+
+    /// What `owner` has bonded to `validator`: the self-bond for its operator, else the delegation.
+    fn bond_of(&self, owner: &Address, validator: &PublicKey) -> Amount {
+        match self.validators.get(validator) {
+            Some(v) if v.operator == *owner => v.self_bond,
+            Some(_) => self.delegation(owner, validator),
+            None => 0,
+        }
+    }
+
+    /// Writes a validated transaction. Any error leaves partial writes for the caller to roll back.
+    fn execute(
+        &mut self,
+        signed: &SignedTx,
+        checked: &Checked,
+        proposer: &PublicKey,
+        height: u64,
+    ) -> Result<(), TxError> {
+        let tx = &signed.tx;
+        let mut payer = self
+            .accounts
+            .get(&tx.signer)
+            .cloned()
+            .ok_or(overflow("payer"))?;
+        payer.nonce = payer.nonce.checked_add(1).ok_or(overflow("nonce"))?;
+        payer.balance = payer.balance.checked_sub(tx.fee).ok_or(overflow("fee"))?;
+        self.put_account(tx.signer.clone(), payer);
+        match self.validators.get(proposer).map(|v| v.operator.clone()) {
+            Some(operator) => self.credit(&operator, tx.fee)?,
+            None => self.burn(tx.fee).ok_or(overflow("burnt fee"))?,
+        }
+        let acting = &checked.acting;
+        match &tx.action {
+            Action::Transfer { to, amount } => {
+                self.debit(acting, *amount)?;
+                self.credit(to, *amount)?;
+            }
+            Action::Bond { validator, amount } => {
+                self.debit(acting, *amount)?;
+                self.add_bond(acting, validator, *amount)?;
+            }
+            Action::Unbond { validator, amount } => {
+                self.remove_bond(acting, validator, *amount)?;
+                let matures_at = height
+                    .checked_add(self.params.unbonding_period_blocks)
+                    .ok_or(overflow("unbonding maturity"))?;
+                let key = (matures_at, acting.clone(), validator.clone());
+                let pending = self.unbondings.get(&key).copied().unwrap_or(0);
+                let total = pending
+                    .checked_add(*amount)
+                    .ok_or(overflow("unbonding amount"))?;
+                self.put_unbonding(key, total);
+            }
+            Action::LinkHotKey { hot } => self.put_hot_key(hot.clone(), Some(acting.clone())),
+            Action::UnlinkHotKey { hot } => self.put_hot_key(hot.clone(), None),
+            Action::SetValidatorMoniker { validator, moniker } => {
+                let mut v = self.known_validator(validator)?.clone();
+                v.moniker = moniker.clone();
+                self.put_validator(v);
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds to `address`'s balance, creating the account if new.
+    pub(crate) fn credit(&mut self, address: &Address, amount: Amount) -> Result<(), TxError> {
+        let mut account = self.accounts.get(address).cloned().unwrap_or_default();
+        account.balance = account
+            .balance
+            .checked_add(amount)
+            .ok_or(overflow("balance"))?;
+        self.put_account(address.clone(), account);
+        Ok(())
+    }
+
+    fn debit(&mut self, address: &Address, amount: Amount) -> Result<(), TxError> {
+        let mut account = self.accounts.get(address).cloned().unwrap_or_default();
+        let available = account.balance;
+        account.balance = available
+            .checked_sub(amount)
+            .ok_or(TxError::InsufficientBalance {
+                needed: amount,
+                available,
+            })?;
+        self.put_account(address.clone(), account);
+        Ok(())
+    }
+
+    fn add_bond(
+        &mut self,
+        owner: &Address,
+        validator: &PublicKey,
+        amount: Amount,
+    ) -> Result<(), TxError> {
+        let mut v = self.known_validator(validator)?.clone();
+        v.self_bond
+            .checked_add(v.delegated)
+            .and_then(|total| total.checked_add(amount))
+            .ok_or(overflow("total bond"))?;
+        if v.operator == *owner {
+            v.self_bond = v
+                .self_bond
+                .checked_add(amount)
+                .ok_or(overflow("self bond"))?;
+        } else {
+            v.delegated = v
+                .delegated
+                .checked_add(amount)
+                .ok_or(overflow("delegated"))?;
+            let key = (validator.clone(), owner.clone());
+            let prior = self.delegations.get(&key).copied().unwrap_or(0);
+            self.put_delegation(
+                key,
+                prior.checked_add(amount).ok_or(overflow("delegation"))?,
+            );
+        }
+        self.put_validator(v);
+        Ok(())
+    }
+
+    fn remove_bond(
+        &mut self,
+        owner: &Address,
+        validator: &PublicKey,
+        amount: Amount,
+    ) -> Result<(), TxError> {
+        let mut v = self.known_validator(validator)?.clone();
+        let bonded = self.bond_of(owner, validator);
+        let short = TxError::InsufficientBond {
+            bonded,
+            requested: amount,
+        };
+        if v.operator == *owner {
+            v.self_bond = v.self_bond.checked_sub(amount).ok_or(short)?;
+        } else {
+            v.delegated = v.delegated.checked_sub(amount).ok_or(short.clone())?;
+            let key = (validator.clone(), owner.clone());
+            self.put_delegation(key, bonded.checked_sub(amount).ok_or(short)?);
+        }
+        self.put_validator(v);
+        Ok(())
+    }
+}

@@ -1,0 +1,306 @@
+//! Block execution: atomicity, heights, slashing and epoch boundaries.
+
+use crate::*;
+use cairn_state::{BlockError, TxError};
+use cairn_types::{Evidence, EvidenceKind};
+
+fn evidence(offender: u64, epoch: u64, view: u64) -> Evidence {
+    Evidence {
+        kind: EvidenceKind::ConflictingNotarize,
+        offender: pk(offender),
+        epoch,
+        view,
+        proof: vec![1, 2, 3],
+    }
+}
+
+#[test]
+fn failing_tx_leaves_state_untouched() {
+    let mut s = fixture();
+    let root = s.root();
+    let snapshot = s.encode_snapshot();
+    let txs = [
+        transfer(ALICE, 0, BOB, 10),
+        transfer(BOB, 3, ALICE, 10), // future nonce
+        transfer(ALICE, 1, BOB, 10),
+    ];
+    let err = s
+        .execute_block(1, &pk(VAL1), &txs, &[evidence(VAL2, 0, 1)])
+        .unwrap_err();
+    let expected = TxError::FutureNonce {
+        account: pk(BOB),
+        expected: 0,
+        got: 3,
+    };
+    assert_eq!(
+        err,
+        BlockError::InvalidTx {
+            index: 1,
+            error: expected
+        }
+    );
+    assert_eq!(s.root(), root);
+    assert_eq!(s.encode_snapshot(), snapshot);
+    assert_eq!(s.height(), 0);
+    assert!(s.slashes().is_empty());
+    // The same block without the bad tx then executes.
+    s.execute_block(1, &pk(VAL1), &[txs[0].clone(), txs[2].clone()], &[])
+        .unwrap();
+    assert_eq!(s.account(&pk(ALICE)).unwrap().nonce, 2);
+}
+
+#[test]
+fn wrong_height_is_rejected() {
+    let mut s = fixture();
+    let root = s.root();
+    assert_eq!(
+        s.execute_block(2, &pk(VAL1), &[], &[]),
+        Err(BlockError::WrongHeight {
+            expected: 1,
+            got: 2
+        })
+    );
+    assert_eq!(
+        s.execute_block(0, &pk(VAL1), &[], &[]),
+        Err(BlockError::WrongHeight {
+            expected: 1,
+            got: 0
+        })
+    );
+    assert_eq!(s.root(), root);
+}
+
+#[test]
+fn empty_block_changes_root_through_height() {
+    let mut s = fixture();
+    let root = s.root();
+    block(&mut s, &[]);
+    assert_ne!(s.root(), root);
+}
+
+#[test]
+fn slashing_burns_jails_and_removes_from_set() {
+    let mut s = fixture();
+    // VAL2: self 20_000, plus Alice 3_000 and Bob 1_001 delegated: total 24_001.
+    block(
+        &mut s,
+        &[
+            tx(
+                ALICE,
+                0,
+                1,
+                Action::Bond {
+                    validator: pk(VAL2),
+                    amount: 3_000,
+                },
+            ),
+            tx(
+                BOB,
+                0,
+                1,
+                Action::Bond {
+                    validator: pk(VAL2),
+                    amount: 1_001,
+                },
+            ),
+        ],
+    );
+    assert!(
+        s.compute_validator_set()
+            .iter()
+            .any(|(k, _)| *k == pk(VAL2))
+    );
+    let supply = s.total_supply();
+    s.execute_block(2, &pk(VAL1), &[], &[evidence(VAL2, 0, 7)])
+        .unwrap();
+
+    let amount = 24_001 * 500 / 10_000; // 1_200 (floor of 1_200.05)
+    assert_eq!(amount, 1_200);
+    assert_eq!(s.total_supply(), supply - amount);
+    let v = s.validator(&pk(VAL2)).unwrap();
+    assert!(v.jailed);
+    assert_eq!(v.slashed_total, amount);
+    // Alice: floor(3000*1200/24001) = 149; Bob: floor(1001*1200/24001) = 50; self: the rest.
+    assert_eq!(s.delegation(&pk(ALICE), &pk(VAL2)), 3_000 - 149);
+    assert_eq!(s.delegation(&pk(BOB), &pk(VAL2)), 1_001 - 50);
+    assert_eq!(v.self_bond, 20_000 - (1_200 - 149 - 50));
+    assert_eq!(v.delegated, 4_001 - 199);
+    assert_eq!(v.total_bond(), 24_001 - amount);
+    let owners = [ALICE, BOB, OP1, OP2, OP3].map(pk);
+    assert_eq!(held_tokens(&s, &owners), s.total_supply());
+
+    let events = s.slashes();
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        (events[0].offender.clone(), events[0].epoch, events[0].view),
+        (pk(VAL2), 0, 7)
+    );
+    assert_eq!(
+        (events[0].amount, events[0].height, events[0].kind),
+        (amount, 2, EvidenceKind::ConflictingNotarize)
+    );
+
+    // Jailed: out of the computed set, which now takes VAL3.
+    let set: Vec<PublicKey> = s
+        .compute_validator_set()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let mut want = vec![pk(VAL1), pk(VAL3)];
+    want.sort();
+    assert_eq!(set, want);
+
+    // The same evidence again is an error, not a second slash.
+    let root = s.root();
+    let dup = s.execute_block(3, &pk(VAL1), &[], &[evidence(VAL2, 0, 7)]);
+    assert_eq!(
+        dup,
+        Err(BlockError::DuplicateEvidence {
+            offender: pk(VAL2),
+            epoch: 0,
+            view: 7
+        })
+    );
+    assert_eq!(s.root(), root);
+    assert_eq!(s.total_supply(), supply - amount);
+}
+
+#[test]
+fn duplicate_evidence_within_one_block_is_rejected() {
+    let mut s = fixture();
+    let root = s.root();
+    let err = s.execute_block(
+        1,
+        &pk(VAL1),
+        &[],
+        &[evidence(VAL1, 0, 3), evidence(VAL1, 0, 3)],
+    );
+    assert_eq!(
+        err,
+        Err(BlockError::DuplicateEvidence {
+            offender: pk(VAL1),
+            epoch: 0,
+            view: 3
+        })
+    );
+    assert_eq!(s.root(), root);
+    // Another view is another offence.
+    s.execute_block(
+        1,
+        &pk(VAL1),
+        &[],
+        &[evidence(VAL1, 0, 3), evidence(VAL1, 0, 4)],
+    )
+    .unwrap();
+    assert_eq!(s.slashes().len(), 2);
+}
+
+#[test]
+fn unknown_offender_is_rejected() {
+    let mut s = fixture();
+    let root = s.root();
+    let err = s.execute_block(1, &pk(VAL1), &[], &[evidence(999, 0, 1)]);
+    assert_eq!(err, Err(BlockError::UnknownOffender { offender: pk(999) }));
+    assert_eq!(s.root(), root);
+}
+
+#[test]
+fn slash_with_empty_self_bond_takes_from_delegations() {
+    let mut s = fixture();
+    block(
+        &mut s,
+        &[
+            tx(
+                ALICE,
+                0,
+                1,
+                Action::Bond {
+                    validator: pk(VAL3),
+                    amount: 333,
+                },
+            ),
+            tx(
+                BOB,
+                0,
+                1,
+                Action::Bond {
+                    validator: pk(VAL3),
+                    amount: 667,
+                },
+            ),
+            tx(
+                OP3,
+                0,
+                1,
+                Action::Unbond {
+                    validator: pk(VAL3),
+                    amount: 5_000,
+                },
+            ),
+        ],
+    );
+    let supply = s.total_supply();
+    s.execute_block(2, &pk(VAL1), &[], &[evidence(VAL3, 0, 1)])
+        .unwrap();
+    let v = s.validator(&pk(VAL3)).unwrap();
+    assert_eq!(v.slashed_total, 50);
+    assert_eq!(v.self_bond, 0);
+    assert_eq!(v.total_bond(), 950);
+    assert_eq!(s.total_supply(), supply - 50);
+    let delegated = s.delegation(&pk(ALICE), &pk(VAL3)) + s.delegation(&pk(BOB), &pk(VAL3));
+    assert_eq!(delegated, 950);
+}
+
+#[test]
+fn epoch_boundary_swaps_active_set() {
+    let mut s = fixture();
+    let sorted = |mut v: Vec<PublicKey>| {
+        v.sort();
+        v
+    };
+    let keys = |set: Vec<(PublicKey, Amount)>| set.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    let genesis_set = sorted(vec![pk(VAL1), pk(VAL2)]);
+    assert_eq!(keys(s.active_validator_set()), genesis_set);
+    assert_eq!(s.epoch(), 0);
+
+    // VAL3 overtakes VAL1 at height 1; the active set only follows at height 5.
+    block(
+        &mut s,
+        &[tx(
+            ALICE,
+            0,
+            1,
+            Action::Bond {
+                validator: pk(VAL3),
+                amount: 50_000,
+            },
+        )],
+    );
+    let next = sorted(vec![pk(VAL2), pk(VAL3)]);
+    assert_eq!(keys(s.compute_validator_set()), next);
+    for _ in 2..5 {
+        block(&mut s, &[]);
+        assert_eq!(keys(s.active_validator_set()), genesis_set);
+        assert_eq!(s.epoch(), 0);
+    }
+    block(&mut s, &[]);
+    assert_eq!(s.height(), 5);
+    assert_eq!(s.epoch(), 1);
+    assert_eq!(keys(s.active_validator_set()), next);
+    let val3 = s
+        .active_validator_set()
+        .into_iter()
+        .find(|(k, _)| *k == pk(VAL3))
+        .unwrap();
+    assert_eq!(val3.1, 55_000);
+}
+
+#[test]
+fn too_much_evidence_is_rejected() {
+    let mut s = fixture();
+    let items: Vec<Evidence> = (0..=cairn_types::limits::BLOCK_EVIDENCE_MAX as u64)
+        .map(|v| evidence(VAL1, 0, v))
+        .collect();
+    let err = s.execute_block(1, &pk(VAL1), &[], &items);
+    assert!(matches!(err, Err(BlockError::TooMuchEvidence { .. })));
+}

@@ -1,0 +1,128 @@
+//! Integration tests of `cairn-state`: one binary, shared fixtures below.
+
+mod block;
+mod flows;
+mod props;
+mod rejections;
+
+use cairn_state::State;
+use cairn_types::{
+    Action, Address, Amount, Genesis, GenesisAccount, GenesisValidator, Params, PrivateKey,
+    PublicKey, SignedTx, Transaction, to_hex,
+};
+use commonware_cryptography::Signer;
+
+pub const CHAIN: &str = "cairn-test";
+
+/// Seeds of the fixture's keys.
+pub const ALICE: u64 = 1;
+pub const BOB: u64 = 2;
+/// Validator i has consensus key seed 100+i and operator seed 10+i.
+pub const OP1: u64 = 11;
+pub const OP2: u64 = 12;
+pub const OP3: u64 = 13;
+pub const VAL1: u64 = 101;
+pub const VAL2: u64 = 102;
+pub const VAL3: u64 = 103;
+
+pub fn key(seed: u64) -> PrivateKey {
+    PrivateKey::from_seed(seed)
+}
+
+pub fn pk(seed: u64) -> PublicKey {
+    key(seed).public_key()
+}
+
+pub fn params() -> Params {
+    Params {
+        unbonding_period_blocks: 3,
+        slash_fraction_bps: 500,
+        min_fee: 1,
+        epoch_length_blocks: 5,
+        validators_max: 2,
+        validator_bond_min: 1_000,
+    }
+}
+
+pub fn genesis_of(
+    accounts: &[(u64, Amount)],
+    validators: &[(u64, u64, Amount)],
+    params: Params,
+) -> Genesis {
+    Genesis {
+        chain_id: CHAIN.to_string(),
+        genesis_time_ms: 0,
+        accounts: accounts
+            .iter()
+            .map(|(seed, balance)| GenesisAccount {
+                address: to_hex(pk(*seed)),
+                balance: *balance,
+            })
+            .collect(),
+        validators: validators
+            .iter()
+            .map(|(consensus, operator, stake)| GenesisValidator {
+                consensus_key: to_hex(pk(*consensus)),
+                operator: to_hex(pk(*operator)),
+                stake: *stake,
+                moniker: format!("v{consensus}"),
+            })
+            .collect(),
+        params,
+    }
+}
+
+/// Alice, Bob and three operators funded; three validators, of which the top two are active.
+pub fn fixture() -> State {
+    let g = genesis_of(
+        &[
+            (ALICE, 1_000_000),
+            (BOB, 500_000),
+            (OP1, 100_000),
+            (OP2, 100_000),
+            (OP3, 100_000),
+        ],
+        &[(VAL1, OP1, 10_000), (VAL2, OP2, 20_000), (VAL3, OP3, 5_000)],
+        params(),
+    );
+    State::from_genesis(&g).expect("fixture genesis is valid")
+}
+
+pub fn tx(signer: u64, nonce: u64, fee: Amount, action: Action) -> SignedTx {
+    Transaction {
+        chain_id: CHAIN.to_string(),
+        signer: pk(signer),
+        nonce,
+        fee,
+        action,
+    }
+    .sign(&key(signer))
+}
+
+pub fn transfer(from: u64, nonce: u64, to: u64, amount: Amount) -> SignedTx {
+    tx(from, nonce, 1, Action::Transfer { to: pk(to), amount })
+}
+
+pub fn balance(state: &State, a: &Address) -> Amount {
+    state.account(a).map(|a| a.balance).unwrap_or(0)
+}
+
+/// Sum of every token the state holds; must equal `total_supply()`.
+pub fn held_tokens(state: &State, owners: &[Address]) -> Amount {
+    let balances: Amount = owners.iter().map(|a| balance(state, a)).sum();
+    let bonds: Amount = state.validators().iter().map(|v| v.total_bond()).sum();
+    let unbonding: Amount = owners
+        .iter()
+        .flat_map(|o| state.unbondings_of(o))
+        .map(|u| u.amount)
+        .sum();
+    balances + bonds + unbonding
+}
+
+/// Applies `txs` as the next block proposed by validator 1, panicking on error.
+pub fn block(state: &mut State, txs: &[SignedTx]) {
+    let height = state.height() + 1;
+    state
+        .execute_block(height, &pk(VAL1), txs, &[])
+        .expect("block executes");
+}
