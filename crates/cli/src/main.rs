@@ -1,1 +1,160 @@
-fn main() {}
+//! `cairn`: run a node, manage keys, send transactions and query the chain.
+
+mod bench;
+mod keys;
+mod node_cmd;
+mod query;
+mod tx;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "cairn", version, about = "Cairn: a chain on which AI models are trained, validated and served verifiably")]
+struct Cli {
+    /// Node JSON-RPC endpoint.
+    #[arg(long, global = true, env = "CAIRN_RPC", default_value = "http://127.0.0.1:8545")]
+    rpc: String,
+    /// Encrypted keystore directory (default: $CAIRN_HOME/keys or ~/.cairn/keys).
+    #[arg(long, global = true, env = "CAIRN_KEYSTORE")]
+    keystore: Option<PathBuf>,
+    /// Print machine-readable JSON instead of human output.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a validator node.
+    Node {
+        /// Single-validator development chain with zero configuration.
+        #[arg(long, conflicts_with = "config")]
+        dev: bool,
+        /// Node config file (from `cairn testnet init`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Home directory for --dev (default: a fresh temporary directory).
+        #[arg(long, requires = "dev")]
+        home: Option<PathBuf>,
+        /// RPC listen address for --dev.
+        #[arg(long, default_value = "127.0.0.1:8545", requires = "dev")]
+        rpc_listen: SocketAddr,
+        /// p2p listen address for --dev.
+        #[arg(long, default_value = "127.0.0.1:26656", requires = "dev")]
+        p2p_listen: SocketAddr,
+    },
+    /// Local multi-validator networks on 127.0.0.1.
+    Testnet {
+        #[command(subcommand)]
+        command: TestnetCommand,
+    },
+    /// Manage the encrypted keystore (cold and hot keys).
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+        #[command(flatten)]
+        password: keys::PasswordArgs,
+    },
+    /// Sign and submit a transaction.
+    Tx {
+        #[command(subcommand)]
+        command: tx::TxCommand,
+        #[command(flatten)]
+        args: tx::TxArgs,
+        #[command(flatten)]
+        password: keys::PasswordArgs,
+    },
+    /// Read chain state from a node.
+    Query {
+        #[command(subcommand)]
+        command: query::QueryCommand,
+    },
+    /// Opt-in benchmarks (they take the whole machine while they run).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Validator processes on 127.0.0.1 under signed-transfer load: tx/s and finality latency.
+    Ledger(bench::LedgerBenchArgs),
+}
+
+#[derive(Subcommand)]
+enum TestnetCommand {
+    /// Write genesis, keys and one config per validator.
+    Init {
+        #[arg(long, default_value_t = 4)]
+        validators: usize,
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 26600)]
+        p2p_base_port: u16,
+        #[arg(long, default_value_t = 8600)]
+        rpc_base_port: u16,
+        #[command(flatten)]
+        password: keys::PasswordArgs,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    let keystore = cli.keystore.clone().unwrap_or_else(keys::default_keystore_dir);
+    match cli.command {
+        Command::Node { dev: true, home, rpc_listen, p2p_listen, .. } => {
+            let home = home.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("cairn-dev-{}", std::process::id()))
+            });
+            let config = node_cmd::dev_home(&home, rpc_listen, p2p_listen)?;
+            node_cmd::run_node(&config, Some(&home))
+        }
+        Command::Node { config: Some(config), .. } => node_cmd::run_node(&config, None),
+        Command::Node { .. } => {
+            anyhow::bail!("say which node to run: `cairn node --dev` for a local dev chain, or `cairn node --config FILE` (make files with `cairn testnet init`)")
+        }
+        Command::Testnet { command: TestnetCommand::Init { validators, dir, p2p_base_port, rpc_base_port, password } } => {
+            let password = password.read("password for the operator keys", true)?;
+            node_cmd::testnet_init(&dir, validators, p2p_base_port, rpc_base_port, &password, &[])?;
+            Ok(0)
+        }
+        Command::Keys { command, password } => {
+            keys::run(command, &keystore, &password, cli.json)?;
+            Ok(0)
+        }
+        Command::Tx { command, args, password } => {
+            let from = args.from.clone().context(
+                "say which key signs: --from NAME (a key in the keystore; see `cairn keys list`) or set CAIRN_FROM",
+            )?;
+            let signer = keys::load_signer(&keystore, &from, &password)
+                .with_context(|| format!("cannot load key '{from}' from {}", keystore.display()))?;
+            let client = cairn_rpc::client::RpcClient::new(&cli.rpc);
+            tx::run(command, &args, &client, &signer, cli.json)?;
+            Ok(0)
+        }
+        Command::Bench { command: BenchCommand::Ledger(args) } => {
+            bench::ledger(args)?;
+            Ok(0)
+        }
+        Command::Query { command } => {
+            let client = cairn_rpc::client::RpcClient::new(&cli.rpc);
+            query::run(command, &client, cli.json)?;
+            Ok(0)
+        }
+    }
+}

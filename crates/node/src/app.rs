@@ -10,13 +10,23 @@ use commonware_cryptography::Digested;
 use commonware_runtime::Clock;
 use futures::StreamExt;
 use std::sync::{Arc, Mutex};
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 use tracing::{debug, warn};
 
 /// Most transactions a proposer puts in one block (below the protocol's hard limit).
 pub const PROPOSAL_TXS_MAX: usize = 5_000;
 /// Most evidence items a proposer includes.
 pub const PROPOSAL_EVIDENCE_MAX: usize = 16;
+/// Shortest gap a leader leaves after its parent's timestamp when work is waiting.
+pub const BLOCK_INTERVAL_MIN: Duration = Duration::from_millis(100);
+/// Longest a leader waits for transactions before proposing an empty block (well under the
+/// consensus leader timeout, so an idle chain still makes progress and never nullifies).
+pub const BLOCK_INTERVAL_IDLE: Duration = Duration::from_millis(1_000);
+const PACING_POLL: Duration = Duration::from_millis(5);
+
+fn millis(runtime: &impl Clock) -> u64 {
+    runtime.current().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
 
 #[derive(Clone)]
 pub struct App {
@@ -44,6 +54,24 @@ pub fn execute(parent_state: &State, block: &Block) -> Result<(State, Vec<cairn_
 }
 
 impl App {
+    /// Waits until a block is due: `BLOCK_INTERVAL_MIN` after the parent when transactions or
+    /// evidence wait, else `BLOCK_INTERVAL_IDLE` (an idle chain makes ~1 block/s, not hundreds).
+    async fn pace(&self, runtime: &impl Clock, parent_timestamp_ms: u64) {
+        let min_ms = BLOCK_INTERVAL_MIN.as_millis() as u64;
+        let idle_ms = BLOCK_INTERVAL_IDLE.as_millis() as u64;
+        loop {
+            let elapsed = millis(runtime).saturating_sub(parent_timestamp_ms);
+            let busy = {
+                let chain = self.chain.lock().expect("chain lock");
+                !chain.mempool.is_empty() || chain.has_pending_evidence()
+            };
+            if elapsed >= idle_ms || (busy && elapsed >= min_ms) {
+                return;
+            }
+            runtime.sleep(PACING_POLL).await;
+        }
+    }
+
     /// The post-state of the first block of `ancestry`, executing any ancestors this node has not.
     async fn state_at(&self, mut ancestry: impl Ancestry<Block>) -> Option<Arc<State>> {
         let mut pending: Vec<Digested<Block>> = Vec::new();
@@ -156,16 +184,12 @@ where
         _input: (),
     ) -> Option<Digested<Block>> {
         let parent = ancestry.peek()?.clone();
+        self.pace(&runtime, parent.inner().timestamp_ms).await;
         let parent_state = self.state_at(ancestry).await?;
         let height = parent.inner().height + 1;
         let (executed, txs, evidence) = self.build(&parent_state, &context, height);
-        let now_ms = runtime
-            .current()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
         // Never go backwards, even if this node's clock does.
-        let timestamp_ms = now_ms.max(parent.inner().timestamp_ms);
+        let timestamp_ms = millis(&runtime).max(parent.inner().timestamp_ms);
         let block = Block::new(
             context,
             parent.inner().hash(),

@@ -154,6 +154,10 @@ impl Chain {
         }
     }
 
+    pub fn has_pending_evidence(&self) -> bool {
+        !self.evidence_pool.is_empty()
+    }
+
     pub fn pending_evidence(&self) -> Vec<Evidence> {
         self.evidence_pool.values().cloned().collect()
     }

@@ -13,8 +13,8 @@ pub mod evidence;
 pub mod finalizer;
 pub mod gossip;
 pub mod mempool;
-//pub mod rpc;
-//pub mod run;
+pub mod rpc;
+pub mod run;
 
 /// The consensus signing scheme: ed25519, attributable (so equivocations are provable).
 pub type Scheme = commonware_consensus::simplex::scheme::ed25519::Scheme;

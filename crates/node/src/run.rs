@@ -7,7 +7,12 @@ use crate::{
     rpc::RpcBackend,
 };
 use cairn_types::{Genesis, parse_public_key};
-use commonware_cryptography::Signer;
+use commonware_cryptography::{ChaCha20Poly1305, Signer};
+use commonware_stream::{
+    cups::{self, Cups},
+    sake::{self, Sake},
+};
+use std::time::Duration;
 use commonware_p2p::{Manager, authenticated::discovery};
 use commonware_runtime::{Quota, Runner, Spawner, Supervisor as _, tokio as cw_tokio};
 use commonware_utils::{NZU32, NZUsize};
@@ -57,8 +62,17 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
     let executor = cw_tokio::Runner::new(runtime);
     let code = executor.start(async move |context| {
         let max_peers = commonware_p2p::authenticated::peer_set_limit(participants.iter(), &me);
+        let upgrader = Cups::<_, ChaCha20Poly1305>::new(
+            Sake {
+                signer: signer.clone(),
+                synchrony_bound: Duration::from_secs(5),
+                max_handshake_age: Duration::from_secs(10),
+                version: sake::Version::V1,
+            },
+            cups::Version::V1,
+        );
         let p2p = discovery::Config::local(
-            signer.clone(),
+            upgrader,
             P2P_NAMESPACE,
             config.p2p_listen,
             config.p2p_listen,

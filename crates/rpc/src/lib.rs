@@ -1,1 +1,24 @@
+//! JSON-RPC 2.0 over HTTP for a Cairn node.
+//!
+//! The server knows nothing about the node's internals: it speaks to a [Backend] the node
+//! implements, and turns [api] views into JSON. The [client] is the blocking counterpart the CLI
+//! uses. Keys and digests cross the wire as lower-case hex, amounts as integers.
+//!
+//! Invariant: every parameter is validated (shape, hex, length) before the backend sees it, so
+//! a backend receives only canonical lower-case hex keys and digests.
 
+pub mod api;
+pub mod backend;
+pub mod client;
+pub mod error;
+pub mod server;
+
+pub use backend::Backend;
+pub use client::{ClientError, RpcClient};
+pub use error::RpcError;
+pub use server::{router, serve, serve_with_shutdown};
+
+/// Largest HTTP request body the server reads (a batch of submitted transactions fits easily).
+pub const RPC_BODY_MAX_BYTES: usize = 1024 * 1024;
+/// Most requests in one JSON-RPC batch.
+pub const RPC_BATCH_MAX: usize = 100;

@@ -1,0 +1,242 @@
+//! `cairn bench ledger`: a real local network (validator processes on 127.0.0.1) under a load of
+//! signed transfers; reports sustained finalized tx/s and submit-to-finality latency.
+//! Opt-in (never run by CI): it takes the machine for its whole duration.
+
+use crate::node_cmd;
+use anyhow::{Context, bail};
+use cairn_rpc::{api::encode_tx_hex, client::RpcClient};
+use cairn_types::{Action, PrivateKey, Transaction, to_hex};
+use commonware_cryptography::Signer;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct LedgerBenchArgs {
+    /// Validator processes to run.
+    #[arg(long, default_value_t = 4)]
+    pub validators: usize,
+    /// Seconds of measured load (after a warm-up of 3 s).
+    #[arg(long, default_value_t = 30)]
+    pub duration_secs: u64,
+    /// Funded sender accounts (each keeps its own nonce run).
+    #[arg(long, default_value_t = 512)]
+    pub accounts: usize,
+    /// Offered load in tx/s (0 = as fast as the nodes accept).
+    #[arg(long, default_value_t = 0)]
+    pub rate: u64,
+    /// Transactions per JSON-RPC batch.
+    #[arg(long, default_value_t = 200)]
+    pub batch: usize,
+    /// Load-generator threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// First p2p port (validator i uses base+i); RPC uses 8700+i.
+    #[arg(long, default_value_t = 27600)]
+    pub p2p_base_port: u16,
+    #[arg(long, default_value_t = 8700)]
+    pub rpc_base_port: u16,
+}
+
+struct Nodes(Vec<Child>);
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+        }
+        for child in &mut self.0 {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn load_key(i: usize) -> PrivateKey {
+    PrivateKey::from_seed(7_000_000 + i as u64)
+}
+
+fn spawn_nodes(dir: &Path, n: usize) -> anyhow::Result<Nodes> {
+    let exe = std::env::current_exe().context("cannot find the cairn executable")?;
+    let mut children = Vec::new();
+    for i in 0..n {
+        let log = std::fs::File::create(dir.join(format!("node-{i}.log")))?;
+        let child = Command::new(&exe)
+            .arg("node")
+            .arg("--config")
+            .arg(dir.join(format!("node-{i}.toml")))
+            .env("CAIRN_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .context("cannot start a validator process")?;
+        children.push(child);
+    }
+    Ok(Nodes(children))
+}
+
+fn wait_ready(clients: &[RpcClient], height: u64) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = clients.iter().all(|c| c.status().map(|s| s.height >= height).unwrap_or(false));
+        if ready {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("validators did not reach height {height} within 60 s (see node-*.log)");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+pub fn ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("cairn-bench-{}", std::process::id()));
+    let senders: Vec<PrivateKey> = (0..args.accounts).map(load_key).collect();
+    let extra: Vec<_> = senders.iter().map(|k| k.public_key()).collect();
+    node_cmd::testnet_init(&dir, args.validators, args.p2p_base_port, args.rpc_base_port, "bench", &extra)?;
+    let nodes = spawn_nodes(&dir, args.validators)?;
+    let urls: Vec<String> =
+        (0..args.validators).map(|i| format!("http://127.0.0.1:{}", args.rpc_base_port + i as u16)).collect();
+    let clients: Vec<RpcClient> = urls.iter().map(RpcClient::new).collect();
+    wait_ready(&clients, 2)?;
+    let chain_id = clients[0].status()?.chain_id;
+    eprintln!("{} validators up in {}; loading for {} s", args.validators, dir.display(), args.duration_secs);
+
+    let submitted: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let rejected = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for t in 0..args.threads {
+        let mine: Vec<PrivateKey> = senders.iter().skip(t).step_by(args.threads).cloned().collect();
+        let (submitted, stop, sent, rejected, urls, chain_id) =
+            (submitted.clone(), stop.clone(), sent.clone(), rejected.clone(), urls.clone(), chain_id.clone());
+        let per_thread_rate = args.rate as f64 / args.threads as f64;
+        let batch = args.batch;
+        workers.push(std::thread::spawn(move || {
+            let agent = ureq::Agent::new_with_defaults();
+            let mut nonces = vec![0u64; mine.len()];
+            let started = Instant::now();
+            let mut count = 0u64;
+            let mut next = 0usize;
+            let recipient = mine[0].public_key();
+            while !stop.load(Ordering::Relaxed) {
+                let mut requests = Vec::with_capacity(batch);
+                let mut hashes = Vec::with_capacity(batch);
+                for _ in 0..batch {
+                    let i = next % mine.len();
+                    next += 1;
+                    let tx = Transaction {
+                        chain_id: chain_id.clone(),
+                        signer: mine[i].public_key(),
+                        nonce: nonces[i],
+                        fee: 1,
+                        action: Action::Transfer { to: recipient.clone(), amount: 1 },
+                    }
+                    .sign(&mine[i]);
+                    nonces[i] += 1;
+                    hashes.push(to_hex(tx.hash()));
+                    requests.push(json!({"jsonrpc":"2.0","id":requests.len(),"method":"cairn_submitTx","params":[encode_tx_hex(&tx)]}));
+                }
+                let now = Instant::now();
+                {
+                    let mut map = submitted.lock().unwrap();
+                    for h in &hashes {
+                        map.insert(h.clone(), now);
+                    }
+                }
+                let url = &urls[(count as usize / batch) % urls.len()];
+                let reply: Option<Value> = agent
+                    .post(format!("{url}/"))
+                    .send_json(Value::Array(requests))
+                    .ok()
+                    .and_then(|mut r| r.body_mut().read_json().ok());
+                let errors = reply
+                    .as_ref()
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter(|r| r.get("error").is_some()).count())
+                    .unwrap_or(batch);
+                rejected.fetch_add(errors as u64, Ordering::Relaxed);
+                sent.fetch_add(batch as u64, Ordering::Relaxed);
+                count += batch as u64;
+                if per_thread_rate > 0.0 {
+                    let due = Duration::from_secs_f64(count as f64 / per_thread_rate);
+                    if let Some(wait) = due.checked_sub(started.elapsed()) {
+                        std::thread::sleep(wait);
+                    }
+                }
+            }
+        }));
+    }
+
+    // Observe finality from validator 0: every finalized tx's latency since its submission.
+    let warmup = Duration::from_secs(3);
+    let begin = Instant::now();
+    let measure_from = begin + warmup;
+    let measure_to = measure_from + Duration::from_secs(args.duration_secs);
+    let mut latencies_ms = Vec::new();
+    let mut finalized_in_window = 0u64;
+    let mut blocks_in_window = 0u64;
+    let mut height = clients[0].status()?.height;
+    while Instant::now() < measure_to {
+        std::thread::sleep(Duration::from_millis(10));
+        let tip = clients[0].status()?.height;
+        while height < tip {
+            height += 1;
+            let block = clients[0].block_by_height(height)?;
+            let now = Instant::now();
+            let in_window = now >= measure_from;
+            if in_window {
+                blocks_in_window += 1;
+            }
+            let mut map = submitted.lock().unwrap();
+            for tx in &block.txs {
+                if let Some(at) = map.remove(&tx.hash)
+                    && in_window
+                {
+                    finalized_in_window += 1;
+                    latencies_ms.push(now.duration_since(at).as_secs_f64() * 1e3);
+                }
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        let _ = w.join();
+    }
+    drop(nodes);
+    latencies_ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let window = args.duration_secs as f64;
+    let report = json!({
+        "validators": args.validators,
+        "duration_s": args.duration_secs,
+        "offered_tx": sent.load(Ordering::Relaxed),
+        "rejected_tx": rejected.load(Ordering::Relaxed),
+        "finalized_tx_per_s": finalized_in_window as f64 / window,
+        "blocks_per_s": blocks_in_window as f64 / window,
+        "finality_ms_p50": percentile(&latencies_ms, 0.50),
+        "finality_ms_p99": percentile(&latencies_ms, 0.99),
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

@@ -1,0 +1,188 @@
+//! The node's side of the JSON-RPC API: answers from the finalized state, the mempool, and
+//! marshal's block archive.
+
+use crate::engine::NodeHandle;
+use cairn_rpc::{
+    RpcError,
+    api::{
+        AccountProofView, AccountView, ActionView, DelegationView, Receipt, Status, TxStatus,
+        UnbondingView, ValidatorView,
+    },
+    backend::Backend,
+};
+use cairn_types::{Block, SignedTx, parse_digest, parse_public_key, to_hex};
+use commonware_consensus::types::Height;
+use commonware_runtime::Metrics;
+use std::sync::Arc;
+
+pub struct RpcBackend<E: Metrics> {
+    node: NodeHandle,
+    /// Runtime context whose registry holds every metric of the node.
+    metrics: Arc<E>,
+}
+
+impl<E: Metrics> Clone for RpcBackend<E> {
+    fn clone(&self) -> Self {
+        RpcBackend { node: self.node.clone(), metrics: self.metrics.clone() }
+    }
+}
+
+impl<E: Metrics> RpcBackend<E> {
+    pub fn new(node: NodeHandle, metrics: E) -> Self {
+        RpcBackend { node, metrics: Arc::new(metrics) }
+    }
+
+    async fn block(&self, height: u64) -> Option<Arc<Block>> {
+        if let Some(block) = self.node.chain.lock().expect("chain lock").recent_block(height) {
+            return Some(block);
+        }
+        if height > self.node.chain.lock().expect("chain lock").finalized_height() {
+            return None;
+        }
+        self.node.marshal.get_block(Height::new(height)).await.map(|b| b.inner_shared())
+    }
+}
+
+fn bad(param: &str, reason: String) -> RpcError {
+    RpcError::invalid_param(param, reason)
+}
+
+impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
+    async fn status(&self) -> Result<Status, RpcError> {
+        let chain = self.node.chain.lock().expect("chain lock");
+        let state = chain.finalized();
+        let validators = state.active_validator_set().len() as u32;
+        Ok(Status {
+            chain_id: chain.chain_id.clone(),
+            node_key: to_hex(&self.node.public_key),
+            height: state.height(),
+            last_block_hash: to_hex(chain.finalized_hash()),
+            state_root: to_hex(state.root()),
+            epoch: state.epoch(),
+            validators,
+            mempool_size: chain.mempool.len() as u32,
+            peers: validators.saturating_sub(1),
+        })
+    }
+
+    async fn block_by_height(&self, height: u64) -> Result<Option<Block>, RpcError> {
+        Ok(self.block(height).await.map(|b| (*b).clone()))
+    }
+
+    async fn block_by_hash(&self, hash: String) -> Result<Option<Block>, RpcError> {
+        let digest = parse_digest(&hash).map_err(|e| bad("hash", e))?;
+        let height = self.node.chain.lock().expect("chain lock").height_of(&digest);
+        if let Some(height) = height {
+            return self.block_by_height(height).await;
+        }
+        Ok(self.node.marshal.get_block(&digest).await.map(|b| b.inner().clone()))
+    }
+
+    async fn submit_tx(&self, tx: Vec<u8>) -> Result<String, RpcError> {
+        let tx = SignedTx::decode_bounded(&tx).map_err(RpcError::tx_rejected)?;
+        let hash = self
+            .node
+            .chain
+            .lock()
+            .expect("chain lock")
+            .submit(tx)
+            .map_err(RpcError::tx_rejected)?;
+        Ok(to_hex(hash))
+    }
+
+    async fn tx_receipt(&self, hash: String) -> Result<Option<Receipt>, RpcError> {
+        let digest = parse_digest(&hash).map_err(|e| bad("hash", e))?;
+        let Some(found) = self.node.chain.lock().expect("chain lock").receipt(&digest) else {
+            return Ok(None);
+        };
+        let r = found.receipt;
+        let block = self
+            .block(r.height)
+            .await
+            .ok_or_else(|| RpcError::internal(format!("block {} of a receipt is missing", r.height)))?;
+        let tx = block
+            .txs
+            .get(r.index as usize)
+            .ok_or_else(|| RpcError::internal("receipt index outside its block"))?;
+        Ok(Some(Receipt {
+            tx_hash: to_hex(r.tx_hash),
+            height: r.height,
+            block_hash: to_hex(found.block_hash),
+            index: r.index,
+            signer: to_hex(&r.signer),
+            account: to_hex(&r.account),
+            action: ActionView::from_action(&tx.tx.action),
+            fee: r.fee,
+            status: TxStatus::Finalized,
+            error: None,
+        }))
+    }
+
+    async fn account(&self, address: String) -> Result<AccountView, RpcError> {
+        let key = parse_public_key(&address).map_err(|e| bad("address", e))?;
+        let state = self.node.chain.lock().expect("chain lock").finalized();
+        let mut view = AccountView::empty(to_hex(&key));
+        if let Some(account) = state.account(&key) {
+            view.balance = account.balance;
+            view.nonce = account.nonce;
+        }
+        view.hot_key_of = state.hot_key_owner(&key).map(to_hex);
+        view.hot_keys = state.hot_keys_of(&key).iter().map(to_hex).collect();
+        view.delegations = state
+            .validators()
+            .iter()
+            .filter_map(|v| {
+                let amount = state.delegation(&key, &v.consensus_key);
+                (amount > 0).then(|| DelegationView { validator: to_hex(&v.consensus_key), amount })
+            })
+            .collect();
+        view.unbonding = state
+            .unbondings_of(&key)
+            .into_iter()
+            .map(|u| UnbondingView { validator: to_hex(&u.validator), amount: u.amount, matures_at: u.matures_at })
+            .collect();
+        Ok(view)
+    }
+
+    async fn validators(&self) -> Result<Vec<ValidatorView>, RpcError> {
+        let state = self.node.chain.lock().expect("chain lock").finalized();
+        let active = state.active_validator_set();
+        Ok(state
+            .validators()
+            .into_iter()
+            .map(|v| ValidatorView {
+                consensus_key: to_hex(&v.consensus_key),
+                operator: to_hex(&v.operator),
+                moniker: v.moniker.clone(),
+                self_bond: v.self_bond,
+                delegated: v.delegated,
+                total_bond: v.total_bond(),
+                jailed: v.jailed,
+                slashed_total: v.slashed_total,
+                active: active.iter().any(|(k, _)| *k == v.consensus_key),
+            })
+            .collect())
+    }
+
+    async fn account_proof(&self, address: String) -> Result<AccountProofView, RpcError> {
+        let key = parse_public_key(&address).map_err(|e| bad("address", e))?;
+        let state = self.node.chain.lock().expect("chain lock").finalized();
+        let proof = state.prove_account(&key).ok_or_else(|| {
+            RpcError::not_found(format!("account {} (it holds no state to prove)", to_hex(&key)))
+        })?;
+        Ok(AccountProofView {
+            address: to_hex(&key),
+            balance: proof.account.balance,
+            nonce: proof.account.nonce,
+            leaf_index: proof.leaf_index as u64,
+            leaf_count: proof.leaf_count as u64,
+            proof: to_hex(&proof.proof),
+            state_root: to_hex(state.root()),
+            height: state.height(),
+        })
+    }
+
+    async fn metrics(&self) -> Result<String, RpcError> {
+        Ok(self.metrics.encode())
+    }
+}

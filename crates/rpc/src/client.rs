@@ -1,0 +1,292 @@
+//! A blocking JSON-RPC client for the CLI and scripts. Errors say what went wrong and what to
+//! try next.
+
+use crate::api::{
+    AccountProofView, AccountView, BlockView, Receipt, Status, SubmitResult, ValidatorView,
+    encode_tx_hex,
+};
+use cairn_types::SignedTx;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Longest wait for one HTTP exchange with the node.
+pub const CLIENT_REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// Longest wait to open a connection to the node.
+pub const CLIENT_CONNECT_TIMEOUT_MS: u64 = 3_000;
+/// Largest reply read (a full block in JSON is several times its binary size).
+pub const CLIENT_RESPONSE_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// Pause between two receipt queries in [RpcClient::wait_for_receipt].
+pub const RECEIPT_POLL_INTERVAL_MS: u64 = 250;
+/// Longest HTTP body quoted in an error.
+const ERROR_BODY_QUOTED_MAX_CHARS: usize = 200;
+
+/// Why a call to the node failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(
+        "cannot reach node at {url}: {reason} — is `cairn node` running, and is the RPC address right?"
+    )]
+    Unreachable { url: String, reason: String },
+    #[error("node at {url} answered HTTP {status}: {body}")]
+    Http {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    /// The node answered with a JSON-RPC error (codes in [crate::error]).
+    #[error("{message} ({method} failed with JSON-RPC error {code})")]
+    Rpc {
+        method: String,
+        code: i64,
+        message: String,
+    },
+    #[error(
+        "cannot read the node's answer to {method} from {url}: {reason} — are the CLI and the node the same version?"
+    )]
+    Decode {
+        url: String,
+        method: String,
+        reason: String,
+    },
+    #[error(
+        "transaction {tx_hash} was not finalized within {waited_ms} ms; it may still be pending — check later with `cairn query tx {tx_hash}`"
+    )]
+    ReceiptTimeout { tx_hash: String, waited_ms: u64 },
+}
+
+impl ClientError {
+    /// The JSON-RPC error code, when the node answered with one.
+    pub fn rpc_code(&self) -> Option<i64> {
+        match self {
+            ClientError::Rpc { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// The envelope of a JSON-RPC reply.
+#[derive(Deserialize)]
+struct Reply {
+    #[serde(default)]
+    result: Option<Value>,
+    #[serde(default)]
+    error: Option<ReplyError>,
+}
+
+#[derive(Deserialize)]
+struct ReplyError {
+    code: i64,
+    message: String,
+}
+
+/// A connection-less client for one node's RPC endpoint (`http://host:port`).
+#[derive(Debug)]
+pub struct RpcClient {
+    url: String,
+    agent: ureq::Agent,
+    next_id: AtomicU64,
+}
+
+impl RpcClient {
+    /// A client for the node at `url`, e.g. `http://127.0.0.1:8545`.
+    pub fn new(url: impl Into<String>) -> Self {
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_millis(CLIENT_REQUEST_TIMEOUT_MS)))
+            .timeout_connect(Some(Duration::from_millis(CLIENT_CONNECT_TIMEOUT_MS)))
+            .build();
+        let url = url.into().trim_end_matches('/').to_string();
+        RpcClient {
+            url,
+            agent: ureq::Agent::new_with_config(config),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// The node's URL.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn status(&self) -> Result<Status, ClientError> {
+        self.call("cairn_status", json!([]))
+    }
+
+    pub fn block_by_height(&self, height: u64) -> Result<BlockView, ClientError> {
+        self.call("cairn_getBlockByHeight", json!([height]))
+    }
+
+    pub fn block_by_hash(&self, hash: &str) -> Result<BlockView, ClientError> {
+        self.call("cairn_getBlockByHash", json!([hash]))
+    }
+
+    pub fn latest_block(&self) -> Result<BlockView, ClientError> {
+        self.call("cairn_latestBlock", json!([]))
+    }
+
+    /// Submits a signed transaction; returns its hash once the node's mempool accepted it.
+    pub fn submit_tx(&self, tx: &SignedTx) -> Result<String, ClientError> {
+        self.submit_tx_hex(&encode_tx_hex(tx))
+    }
+
+    /// Submits the hex of an encoded signed transaction.
+    pub fn submit_tx_hex(&self, tx_hex: &str) -> Result<String, ClientError> {
+        let result: SubmitResult = self.call("cairn_submitTx", json!([tx_hex]))?;
+        Ok(result.tx_hash)
+    }
+
+    /// The receipt of a finalized transaction; `None` while pending or when unknown.
+    pub fn tx_receipt(&self, tx_hash: &str) -> Result<Option<Receipt>, ClientError> {
+        self.call("cairn_getTxReceipt", json!([tx_hash]))
+    }
+
+    pub fn account(&self, address: &str) -> Result<AccountView, ClientError> {
+        self.call("cairn_getAccount", json!([address]))
+    }
+
+    pub fn validators(&self) -> Result<Vec<ValidatorView>, ClientError> {
+        self.call("cairn_getValidators", json!([]))
+    }
+
+    pub fn account_proof(&self, address: &str) -> Result<AccountProofView, ClientError> {
+        self.call("cairn_getAccountProof", json!([address]))
+    }
+
+    /// The node's metrics (Prometheus text).
+    pub fn metrics(&self) -> Result<String, ClientError> {
+        self.get_text("/metrics")
+    }
+
+    /// `Ok` when the node's `/health` answers `ok`.
+    pub fn health(&self) -> Result<(), ClientError> {
+        let body = self.get_text("/health")?;
+        match body.trim() {
+            "ok" => Ok(()),
+            other => Err(ClientError::Http {
+                url: self.url.clone(),
+                status: 200,
+                body: quote(other),
+            }),
+        }
+    }
+
+    /// Polls for the receipt of `tx_hash` every [RECEIPT_POLL_INTERVAL_MS] until it is
+    /// finalized or `timeout` passes.
+    pub fn wait_for_receipt(
+        &self,
+        tx_hash: &str,
+        timeout: Duration,
+    ) -> Result<Receipt, ClientError> {
+        let start = Instant::now();
+        loop {
+            if let Some(receipt) = self.tx_receipt(tx_hash)? {
+                return Ok(receipt);
+            }
+            let waited = start.elapsed();
+            if waited >= timeout {
+                let waited_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX);
+                return Err(ClientError::ReceiptTimeout {
+                    tx_hash: tx_hash.to_string(),
+                    waited_ms,
+                });
+            }
+            let pause = Duration::from_millis(RECEIPT_POLL_INTERVAL_MS).min(timeout - waited);
+            std::thread::sleep(pause);
+        }
+    }
+
+    /// Calls `method` with `params` and decodes its result as `T`.
+    pub fn call<T: DeserializeOwned>(&self, method: &str, params: Value) -> Result<T, ClientError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let request = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
+        let (status, body) = self.exchange(
+            self.agent
+                .post(format!("{}/", self.url))
+                .send_json(&request),
+        )?;
+        let decode_error = |reason: String| ClientError::Decode {
+            url: self.url.clone(),
+            method: method.to_string(),
+            reason,
+        };
+        let reply: Reply = match serde_json::from_str(&body) {
+            Ok(reply) => reply,
+            Err(_) if status != 200 => {
+                return Err(ClientError::Http {
+                    url: self.url.clone(),
+                    status,
+                    body: quote(&body),
+                });
+            }
+            Err(e) => return Err(decode_error(e.to_string())),
+        };
+        if let Some(error) = reply.error {
+            return Err(ClientError::Rpc {
+                method: method.to_string(),
+                code: error.code,
+                message: error.message,
+            });
+        }
+        serde_json::from_value(reply.result.unwrap_or(Value::Null))
+            .map_err(|e| decode_error(e.to_string()))
+    }
+
+    fn get_text(&self, path: &str) -> Result<String, ClientError> {
+        let (status, body) = self.exchange(self.agent.get(format!("{}{path}", self.url)).call())?;
+        if status != 200 {
+            return Err(ClientError::Http {
+                url: format!("{}{path}", self.url),
+                status,
+                body: quote(&body),
+            });
+        }
+        Ok(body)
+    }
+
+    /// The status and body of a sent request, or why there is none.
+    fn exchange(
+        &self,
+        sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<(u16, String), ClientError> {
+        let unreachable = |e: ureq::Error| ClientError::Unreachable {
+            url: self.url.clone(),
+            reason: describe_transport(e),
+        };
+        let mut response = sent.map_err(unreachable)?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(CLIENT_RESPONSE_MAX_BYTES)
+            .read_to_string()
+            .map_err(unreachable)?;
+        Ok((status, body))
+    }
+}
+
+/// A transport failure in the words a user would search for ("connection refused").
+fn describe_transport(error: ureq::Error) -> String {
+    use std::io::ErrorKind;
+    match error {
+        ureq::Error::Io(e) => match e.kind() {
+            ErrorKind::ConnectionRefused => "connection refused".to_string(),
+            ErrorKind::ConnectionReset => "connection reset".to_string(),
+            ErrorKind::TimedOut => "timed out".to_string(),
+            _ => e.to_string(),
+        },
+        ureq::Error::Timeout(which) => format!("timed out ({which})"),
+        ureq::Error::HostNotFound => "host not found".to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn quote(body: &str) -> String {
+    let mut quoted: String = body.chars().take(ERROR_BODY_QUOTED_MAX_CHARS).collect();
+    if quoted.len() < body.len() {
+        quoted.push('…');
+    }
+    quoted
+}
