@@ -109,22 +109,46 @@ pub fn run(cmd: QueryCommand, client: &RpcClient, json: bool) -> anyhow::Result<
         }
         QueryCommand::Proof { address } => {
             let proof = client.account_proof(&canonical_address("ADDRESS", &address)?)?;
-            emit(json, &proof, || {
+            let header = client.block_by_height(proof.height)?;
+            verify_proof(&proof, &header.state_root)?;
+            let report = serde_json::json!({ "proof": &proof, "verified": true });
+            emit(json, &report, || {
                 print_fields(&[
                     ("address", proof.address.clone()),
                     ("balance", proof.balance.to_string()),
                     ("nonce", proof.nonce.to_string()),
-                    (
-                        "leaf",
-                        format!("{} of {}", proof.leaf_index, proof.leaf_count),
-                    ),
+                    ("leaf", format!("{} of {}", proof.leaf_index, proof.leaf_count)),
                     ("state root", proof.state_root.clone()),
                     ("height", proof.height.to_string()),
                     ("proof", proof.proof.clone()),
+                    ("verified", format!("yes: the account hashes up to the state root in block {}'s header", proof.height)),
                 ])
             })
         }
     }
+}
+
+/// Checks an account proof offline: the claimed account must hash, through the proof, to the
+/// state root committed in the header of the block at `proof.height`.
+fn verify_proof(proof: &cairn_rpc::api::AccountProofView, header_root: &str) -> anyhow::Result<()> {
+    if proof.state_root != header_root {
+        anyhow::bail!(
+            "proof is against state root {} but block {}'s header commits to {header_root}",
+            proof.state_root,
+            proof.height
+        );
+    }
+    let root = cairn_types::parse_digest(&proof.state_root).map_err(anyhow::Error::msg)?;
+    let checked = cairn_state::AccountProof {
+        address: cairn_types::parse_public_key(&proof.address).map_err(anyhow::Error::msg)?,
+        account: cairn_state::Account { balance: proof.balance, nonce: proof.nonce },
+        leaf_index: u32::try_from(proof.leaf_index).context("leaf index out of range")?,
+        leaf_count: u32::try_from(proof.leaf_count).context("leaf count out of range")?,
+        proof: hex::decode(&proof.proof).context("proof is not hex")?,
+    };
+    checked
+        .verify(&root)
+        .map_err(|e| anyhow::anyhow!("the node's proof does NOT verify: {e}"))
 }
 
 /// Prints `value` as JSON, or runs `human`.
