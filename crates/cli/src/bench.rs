@@ -29,8 +29,8 @@ pub struct LedgerBenchArgs {
     /// Offered load in tx/s (0 = as fast as the nodes accept).
     #[arg(long, default_value_t = 0)]
     pub rate: u64,
-    /// Transactions per JSON-RPC batch.
-    #[arg(long, default_value_t = 200)]
+    /// Transactions per JSON-RPC batch (the server takes at most 100).
+    #[arg(long, default_value_t = 100)]
     pub batch: usize,
     /// Load-generator threads.
     #[arg(long, default_value_t = 2)]
@@ -125,26 +125,44 @@ pub fn ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let sent = Arc::new(AtomicU64::new(0));
     let rejected = Arc::new(AtomicU64::new(0));
+    let first_rejection: Arc<Mutex<Option<String>>> = Arc::default();
     let mut workers = Vec::new();
     for t in 0..args.threads {
         let mine: Vec<PrivateKey> = senders.iter().skip(t).step_by(args.threads).cloned().collect();
-        let (submitted, stop, sent, rejected, urls, chain_id) =
-            (submitted.clone(), stop.clone(), sent.clone(), rejected.clone(), urls.clone(), chain_id.clone());
+        let (submitted, stop, sent, rejected, urls, chain_id, first_rejection) = (
+            submitted.clone(),
+            stop.clone(),
+            sent.clone(),
+            rejected.clone(),
+            urls.clone(),
+            chain_id.clone(),
+            first_rejection.clone(),
+        );
         let per_thread_rate = args.rate as f64 / args.threads as f64;
         let batch = args.batch;
         workers.push(std::thread::spawn(move || {
             let agent = ureq::Agent::new_with_defaults();
+            // Each account talks to one node (as a wallet would), so its nonce run never
+            // races gossip between nodes.
+            let nodes = urls.len();
             let mut nonces = vec![0u64; mine.len()];
+            let mut cursor = vec![0usize; nodes];
             let started = Instant::now();
             let mut count = 0u64;
-            let mut next = 0usize;
+            let mut round = 0usize;
             let recipient = mine[0].public_key();
             while !stop.load(Ordering::Relaxed) {
+                let node = round % nodes;
+                round += 1;
+                let accounts: Vec<usize> = (0..mine.len()).filter(|i| i % nodes == node).collect();
+                if accounts.is_empty() {
+                    continue;
+                }
                 let mut requests = Vec::with_capacity(batch);
                 let mut hashes = Vec::with_capacity(batch);
                 for _ in 0..batch {
-                    let i = next % mine.len();
-                    next += 1;
+                    let i = accounts[cursor[node] % accounts.len()];
+                    cursor[node] += 1;
                     let tx = Transaction {
                         chain_id: chain_id.clone(),
                         signer: mine[i].public_key(),
@@ -164,17 +182,25 @@ pub fn ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
                         map.insert(h.clone(), now);
                     }
                 }
-                let url = &urls[(count as usize / batch) % urls.len()];
+                let url = &urls[node];
                 let reply: Option<Value> = agent
                     .post(format!("{url}/"))
                     .send_json(Value::Array(requests))
                     .ok()
                     .and_then(|mut r| r.body_mut().read_json().ok());
-                let errors = reply
-                    .as_ref()
-                    .and_then(Value::as_array)
-                    .map(|a| a.iter().filter(|r| r.get("error").is_some()).count())
-                    .unwrap_or(batch);
+                let errors = match reply.as_ref().and_then(Value::as_array) {
+                    Some(replies) => {
+                        let errors: Vec<&Value> = replies.iter().filter_map(|r| r.get("error")).collect();
+                        if let Some(e) = errors.first() {
+                            first_rejection.lock().unwrap().get_or_insert_with(|| e.to_string());
+                        }
+                        errors.len()
+                    }
+                    None => {
+                        first_rejection.lock().unwrap().get_or_insert_with(|| format!("no batch reply: {reply:?}"));
+                        batch
+                    }
+                };
                 rejected.fetch_add(errors as u64, Ordering::Relaxed);
                 sent.fetch_add(batch as u64, Ordering::Relaxed);
                 count += batch as u64;
@@ -231,6 +257,7 @@ pub fn ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
         "duration_s": args.duration_secs,
         "offered_tx": sent.load(Ordering::Relaxed),
         "rejected_tx": rejected.load(Ordering::Relaxed),
+        "first_rejection": first_rejection.lock().unwrap().clone(),
         "finalized_tx_per_s": finalized_in_window as f64 / window,
         "blocks_per_s": blocks_in_window as f64 / window,
         "finality_ms_p50": percentile(&latencies_ms, 0.50),

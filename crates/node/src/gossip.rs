@@ -42,6 +42,11 @@ pub async fn receive_loop<R: Receiver>(chain: Arc<Mutex<Chain>>, mut receiver: R
                 continue;
             }
         };
+        // Verify signatures outside the lock (results are cached for admission below).
+        let state = chain.lock().expect("chain lock").finalized();
+        for tx in &batch {
+            let _ = state.check_tx(tx);
+        }
         let mut chain = chain.lock().expect("chain lock");
         let state = chain.finalized();
         for tx in batch {

@@ -80,6 +80,10 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
 
     async fn submit_tx(&self, tx: Vec<u8>) -> Result<String, RpcError> {
         let tx = SignedTx::decode_bounded(&tx).map_err(RpcError::tx_rejected)?;
+        // Check the signature before taking the chain lock (the result is cached), so
+        // consensus never waits behind a client's signature checks.
+        let state = self.node.chain.lock().expect("chain lock").finalized();
+        let _ = state.check_tx(&tx);
         let hash = self
             .node
             .chain

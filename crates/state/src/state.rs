@@ -81,6 +81,9 @@ pub struct State {
     pub(crate) journal: Vec<Undo>,
     /// Whether a block is executing (its journal is kept until the block commits).
     pub(crate) in_block: bool,
+    /// Signatures already verified, shared by every clone of this state (not part of the
+    /// state: it only remembers outcomes of a pure check).
+    pub(crate) signatures: std::sync::Arc<cairn_types::SignatureCache>,
 }
 
 /// Writes `value` (or removes the entry when `None`) into `map` and the leaf cache; returns
@@ -163,6 +166,7 @@ impl State {
             leaves: BTreeMap::new(),
             journal: Vec::new(),
             in_block: false,
+            signatures: Default::default(),
         };
         let params_leaf = leaf_digest(tag::PARAMS, &[], &ParamsCodec(params).encode());
         state.leaves.insert(leaf_key(tag::PARAMS, &[]), params_leaf);

@@ -75,7 +75,7 @@ impl State {
                 got: tx.chain_id.clone(),
             });
         }
-        if !signed.verify_signature() {
+        if !self.signatures.verify(signed) {
             return Err(TxError::BadSignature {
                 signer: tx.signer.clone(),
             });

@@ -6,12 +6,14 @@
 pub mod block;
 pub mod genesis;
 pub mod limits;
+pub mod sig_cache;
 pub mod tx;
 
 pub use block::{Block, BlockContext, Evidence, EvidenceKind};
 pub use commonware_cryptography::ed25519::{PrivateKey, PublicKey, Signature};
 pub use commonware_cryptography::sha256::Digest;
 pub use genesis::{Genesis, GenesisAccount, GenesisError, GenesisValidator, Params};
+pub use sig_cache::SignatureCache;
 pub use tx::{Action, SignedTx, Transaction, TxDecodeError};
 
 /// Account identifier: the account's ed25519 public key.
