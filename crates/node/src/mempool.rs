@@ -118,3 +118,108 @@ impl Mempool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_types::{Action, Genesis, GenesisAccount, GenesisValidator, Params, PrivateKey, Transaction, to_hex};
+    use commonware_cryptography::Signer;
+
+    fn key(seed: u64) -> PrivateKey {
+        PrivateKey::from_seed(seed)
+    }
+
+    fn state() -> State {
+        State::from_genesis(&Genesis {
+            chain_id: "mp".into(),
+            genesis_time_ms: 0,
+            accounts: (1..4).map(|i| GenesisAccount { address: to_hex(key(i).public_key()), balance: 1_000_000 }).collect(),
+            validators: vec![GenesisValidator {
+                consensus_key: to_hex(key(100).public_key()),
+                operator: to_hex(key(1).public_key()),
+                stake: 10_000,
+                moniker: String::new(),
+            }],
+            params: Params::default(),
+        })
+        .unwrap()
+    }
+
+    fn tx(seed: u64, nonce: u64) -> SignedTx {
+        Transaction {
+            chain_id: "mp".into(),
+            signer: key(seed).public_key(),
+            nonce,
+            fee: 1,
+            action: Action::Transfer { to: key(9).public_key(), amount: 1 },
+        }
+        .sign(&key(seed))
+    }
+
+    #[test]
+    fn contiguous_nonce_runs_are_admitted_and_gaps_refused() {
+        let state = state();
+        let mut pool = Mempool::default();
+        pool.admit(&state, tx(1, 0)).unwrap();
+        pool.admit(&state, tx(1, 1)).unwrap();
+        let gap = pool.admit(&state, tx(1, 3)).unwrap_err();
+        assert!(matches!(gap, AdmitError::Invalid(TxError::FutureNonce { expected: 0, got: 3, .. })), "{gap}");
+        assert_eq!(pool.len(), 2);
+    }
+
+    #[test]
+    fn duplicates_and_invalid_transactions_are_refused() {
+        let state = state();
+        let mut pool = Mempool::default();
+        pool.admit(&state, tx(2, 0)).unwrap();
+        assert!(matches!(pool.admit(&state, tx(2, 0)), Err(AdmitError::Duplicate(_))));
+        let mut forged = tx(3, 0);
+        forged.signature = tx(2, 1).signature;
+        assert!(matches!(pool.admit(&state, forged), Err(AdmitError::Invalid(TxError::BadSignature { .. }))));
+        assert!(matches!(pool.admit(&state, tx(50, 0)), Err(AdmitError::Invalid(TxError::UnknownAccount { .. }))));
+        assert_eq!(pool.len(), 1, "refusals leave the pool as it was");
+    }
+
+    #[test]
+    fn one_signer_cannot_fill_the_pool() {
+        let state = state();
+        let mut pool = Mempool::default();
+        for nonce in 0..MEMPOOL_TXS_PER_SIGNER_MAX {
+            pool.admit(&state, tx(1, nonce)).unwrap();
+        }
+        let full = pool.admit(&state, tx(1, MEMPOOL_TXS_PER_SIGNER_MAX)).unwrap_err();
+        assert!(matches!(full, AdmitError::SignerFull { .. }), "{full}");
+        pool.admit(&state, tx(2, 0)).expect("other signers still get in");
+    }
+
+    #[test]
+    fn candidates_follow_nonce_order_and_prune_drops_included_and_stale() {
+        let mut state = state();
+        let mut pool = Mempool::default();
+        for nonce in 0..3 {
+            pool.admit(&state, tx(1, nonce)).unwrap();
+        }
+        pool.admit(&state, tx(2, 0)).unwrap();
+        let picked = pool.candidates(10, usize::MAX);
+        let nonces: Vec<u64> = picked.iter().filter(|t| t.tx.signer == key(1).public_key()).map(|t| t.tx.nonce).collect();
+        assert_eq!(nonces, vec![0, 1, 2]);
+        assert_eq!(pool.candidates(2, usize::MAX).len(), 2, "count limit");
+
+        // Signer 1's first two finalize; signer 2's tx is made stale by another with nonce 0.
+        let proposer = key(100).public_key();
+        let included = vec![tx(1, 0), tx(1, 1)];
+        let mut other = tx(2, 0);
+        other.tx.fee = 2;
+        let other = Transaction { ..other.tx }.sign(&key(2));
+        let mut block = included.clone();
+        block.push(other);
+        state.execute_block(1, &proposer, &block, &[]).unwrap();
+        pool.prune(&state, &included);
+        let left: Vec<(u64, u64)> = pool
+            .candidates(10, usize::MAX)
+            .iter()
+            .map(|t| (if t.tx.signer == key(1).public_key() { 1 } else { 2 }, t.tx.nonce))
+            .collect();
+        assert_eq!(left, vec![(1, 2)]);
+    }
+}
