@@ -1,3 +1,6 @@
+// A benchmark harness measures wall time and indexes by hash; none of it is consensus code.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
 //! `cairn bench ledger`: a real local network (validator processes on 127.0.0.1) under a load of
 //! signed transfers; reports sustained finalized tx/s and submit-to-finality latency.
 //! Opt-in (never run by CI): it takes the machine for its whole duration.

@@ -18,6 +18,8 @@ pub fn random_key() -> PrivateKey {
     cairn_keystore::random_private_key()
 }
 
+// Genesis creation stamps the wall clock once; consensus only reads it from the genesis file.
+#[allow(clippy::disallowed_methods)]
 fn genesis_for(chain_id: &str, validators: &[(PrivateKey, PrivateKey)], extra: &[PublicKey]) -> Genesis {
     Genesis {
         chain_id: chain_id.to_string(),
@@ -59,7 +61,7 @@ pub fn dev_home(dir: &Path, rpc_listen: SocketAddr, p2p_listen: SocketAddr) -> a
     let genesis = genesis_for("cairn-dev", &[(validator.clone(), operator.clone())], &[]);
     genesis.save(&dir.join("genesis.json"))?;
     write_key_file(&dir.join("validator.key"), &validator)?;
-    let keystore = cairn_keystore::Keystore::open(&dir.join("keys"))?;
+    let keystore = cairn_keystore::Keystore::open(dir.join("keys"))?;
     keystore.import("dev", cairn_keystore::KeyKind::Cold, &operator, DEV_PASSWORD)?;
     let config = NodeConfig {
         genesis: "genesis.json".into(),
@@ -93,7 +95,7 @@ pub fn testnet_init(
     let keys: Vec<(PrivateKey, PrivateKey)> = (0..n).map(|_| (random_key(), random_key())).collect();
     let genesis = genesis_for("cairn-testnet", &keys, extra_accounts);
     genesis.save(&dir.join("genesis.json"))?;
-    let keystore = cairn_keystore::Keystore::open(&dir.join("keys"))?;
+    let keystore = cairn_keystore::Keystore::open(dir.join("keys"))?;
     let bootstrappers: Vec<Bootstrapper> = keys
         .iter()
         .enumerate()

@@ -1,3 +1,6 @@
+// Tests measure wall-clock deadlines against real processes.
+#![allow(clippy::disallowed_methods)]
+
 //! End to end, as a user runs it: `cairn node --dev` as a real process, driven only through the
 //! `cairn` CLI (keys, tx, query), then stopped with Ctrl-C and restarted from its home.
 

@@ -136,7 +136,7 @@ impl<E: Storage + Metrics + Clock> FinalizerActor<E> {
         self.store = Some(store);
         let _ = self.finalized_height.try_set(height);
         self.finalized_txs.inc_by(txs as u64);
-        if height % 100 == 0 || txs > 0 {
+        if height.is_multiple_of(100) || txs > 0 {
             info!(height, txs, "finalized block applied");
         }
     }

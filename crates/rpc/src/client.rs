@@ -175,6 +175,8 @@ impl RpcClient {
 
     /// Polls for the receipt of `tx_hash` every [RECEIPT_POLL_INTERVAL_MS] until it is
     /// finalized or `timeout` passes.
+    // Client-side polling deadline; not consensus code.
+    #[allow(clippy::disallowed_methods)]
     pub fn wait_for_receipt(
         &self,
         tx_hash: &str,
