@@ -4,6 +4,7 @@ mod bench;
 mod keys;
 mod node_cmd;
 mod query;
+mod testnet;
 mod tx;
 
 use anyhow::Context;
@@ -101,6 +102,14 @@ enum TestnetCommand {
         #[command(flatten)]
         password: keys::PasswordArgs,
     },
+    /// Start every node as a background process (creating the testnet first if needed).
+    Up(testnet::UpArgs),
+    /// Stop every node (Ctrl-C, then SIGKILL after 10 s).
+    Down(testnet::DirArgs),
+    /// Each node's process, height, tip, state root and mempool.
+    Status(testnet::DirArgs),
+    /// Stop one node (Ctrl-C, or SIGKILL with --kill9) and start it again.
+    Restart(testnet::RestartArgs),
 }
 
 fn main() {
@@ -133,6 +142,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             node_cmd::testnet_init(&dir, validators, p2p_base_port, rpc_base_port, &password, &[])?;
             Ok(0)
         }
+        Command::Testnet { command: TestnetCommand::Up(args) } => testnet::up(args),
+        Command::Testnet { command: TestnetCommand::Down(args) } => testnet::down(args),
+        Command::Testnet { command: TestnetCommand::Status(args) } => testnet::status(args, cli.json),
+        Command::Testnet { command: TestnetCommand::Restart(args) } => testnet::restart(args),
         Command::Keys { command, password } => {
             keys::run(command, &keystore, &password, cli.json)?;
             Ok(0)

@@ -57,7 +57,7 @@ pub fn run(cmd: QueryCommand, client: &RpcClient, json: bool) -> anyhow::Result<
                     ("epoch", status.epoch.to_string()),
                     ("validators", status.validators.to_string()),
                     ("mempool", format!("{} txs", status.mempool_size)),
-                    ("peers", status.peers.to_string()),
+                    ("peer set", format!("{} other validators", status.peers)),
                 ])
             })
         }

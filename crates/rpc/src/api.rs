@@ -21,7 +21,7 @@ pub struct Status {
     pub validators: u32,
     /// Transactions waiting in this node's mempool.
     pub mempool_size: u32,
-    /// Connected peers.
+    /// Other validators in the p2p peer set this node tracks (not a live connection count).
     pub peers: u32,
 }
 

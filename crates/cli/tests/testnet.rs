@@ -1,0 +1,240 @@
+// Tests measure wall-clock deadlines against real processes.
+#![allow(clippy::disallowed_methods)]
+
+//! A local network as `cairn testnet` runs it: four validator processes under a load of signed
+//! transfers while one of them is killed with SIGKILL and restarted; afterwards every node agrees
+//! and no transaction a node accepted is lost. Opt-in: it takes the machine for a few minutes.
+
+use cairn_rpc::client::RpcClient;
+use cairn_types::{Action, PrivateKey, Transaction, to_hex};
+use commonware_cryptography::Signer;
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
+const VALIDATORS: usize = 4;
+/// The node killed and restarted mid-load.
+const RESTARTED: usize = 2;
+/// Transfers accepted from the senders that talk to the other nodes.
+const LOAD_TXS: usize = 160;
+/// Transfers accepted by the restarted node after it came back.
+const AFTER_RESTART_TXS: usize = 40;
+/// The restart starts once this many transfers were accepted.
+const RESTART_AT_TX: usize = 60;
+/// Pause between two submissions, so the load spans the restart.
+const SUBMIT_INTERVAL_MS: u64 = 40;
+const LOAD_TIMEOUT_S: u64 = 120;
+const CONVERGE_TIMEOUT_S: u64 = 120;
+const PASSWORD: &str = "testnet-process-test";
+
+/// The first of `len` consecutive free ports on 127.0.0.1, outside `avoid`.
+fn free_ports(len: u16, avoid: std::ops::Range<u16>) -> u16 {
+    for _ in 0..200 {
+        let first = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let Some(end) = first.checked_add(len) else { continue };
+        if avoid.contains(&first) || avoid.contains(&(end - 1)) {
+            continue;
+        }
+        let held: Vec<_> = (first..end).filter_map(|p| TcpListener::bind(("127.0.0.1", p)).ok()).collect();
+        if held.len() == len as usize {
+            return first;
+        }
+    }
+    panic!("no run of {len} free ports on 127.0.0.1");
+}
+
+/// A testnet directory; `testnet down` runs whatever happens, and the directory (with the
+/// nodes' logs) is kept when the test fails.
+struct Net {
+    dir: PathBuf,
+}
+
+/// Runs `cairn ARGS --dir DIR`.
+fn cairn(dir: &Path, args: &[&str]) -> Output {
+    Command::new(CAIRN)
+        .args(args)
+        .arg("--dir")
+        .arg(dir)
+        .env("CAIRN_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run cairn")
+}
+
+/// Runs `cairn ARGS --dir DIR`, which must succeed; its stdout and stderr.
+fn cairn_ok(dir: &Path, args: &[&str]) -> String {
+    let out = cairn(dir, args);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "cairn {args:?} failed:\n{text}");
+    text
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        let _ = cairn(&self.dir, &["testnet", "down"]);
+        if std::thread::panicking() {
+            eprintln!("testnet directory kept for inspection: {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+struct Sender {
+    key: PrivateKey,
+    node: usize,
+    nonce: u64,
+}
+
+/// One transfer from `sender` to `to`, submitted to its node; the hash when accepted.
+fn submit(sender: &mut Sender, to: &PrivateKey, chain_id: &str, clients: &[RpcClient]) -> Result<String, String> {
+    let tx = Transaction {
+        chain_id: chain_id.to_string(),
+        signer: sender.key.public_key(),
+        nonce: sender.nonce,
+        fee: 1,
+        action: Action::Transfer { to: to.public_key(), amount: 1 },
+    }
+    .sign(&sender.key);
+    let hash = clients[sender.node].submit_tx(&tx).map_err(|e| e.to_string())?;
+    sender.nonce += 1;
+    Ok(hash)
+}
+
+/// Waits until every node reports the same height and state root.
+fn wait_converged(clients: &[RpcClient]) -> (u64, String) {
+    let deadline = Instant::now() + Duration::from_secs(CONVERGE_TIMEOUT_S);
+    loop {
+        let tips: Vec<Option<(u64, String)>> =
+            clients.iter().map(|c| c.status().ok().map(|s| (s.height, s.state_root))).collect();
+        if let Some(Some(first)) = tips.first()
+            && tips.iter().all(|t| t.as_ref() == Some(first))
+        {
+            return first.clone();
+        }
+        assert!(Instant::now() < deadline, "nodes did not converge within {CONVERGE_TIMEOUT_S} s: {tips:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Waits until `client` has a finalized receipt for each of `hashes`; returns the missing ones.
+fn missing_receipts(client: &RpcClient, hashes: &[String], timeout: Duration) -> Vec<String> {
+    let deadline = Instant::now() + timeout;
+    let mut missing: Vec<String> = hashes.to_vec();
+    loop {
+        missing.retain(|h| !matches!(client.tx_receipt(h), Ok(Some(_))));
+        if missing.is_empty() || Instant::now() >= deadline {
+            return missing;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+#[ignore = "process-level: starts 4 validators; run with cargo test -p cairn-cli --test testnet -- --ignored"]
+fn testnet_loses_no_accepted_transaction_across_a_kill9_restart() {
+    let started = Instant::now();
+    let dir = std::env::temp_dir().join(format!("cairn-testnet-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let p2p = free_ports(VALIDATORS as u16, 0..0);
+    let rpc = free_ports(VALIDATORS as u16, p2p..p2p + VALIDATORS as u16);
+    let _net = Net { dir: dir.clone() };
+    let (p2p_arg, rpc_arg) = (p2p.to_string(), rpc.to_string());
+    let up = cairn_ok(
+        &dir,
+        &["testnet", "up", "--validators", "4", "--p2p-base-port", &p2p_arg, "--rpc-base-port", &rpc_arg],
+    );
+    println!("{up}");
+
+    let clients: Vec<RpcClient> =
+        (0..VALIDATORS).map(|i| RpcClient::new(format!("http://127.0.0.1:{}", rpc + i as u16))).collect();
+    let keystore = cairn_keystore::Keystore::open(dir.join("keys")).unwrap();
+    let keys: Vec<PrivateKey> =
+        (0..VALIDATORS).map(|i| keystore.unlock(&format!("operator-{i}"), PASSWORD).unwrap()).collect();
+    let chain_id = clients[0].status().unwrap().chain_id;
+    // Operator i talks to node i only (as a wallet would), so its nonce run never races gossip.
+    let mut senders: Vec<Sender> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let nonce = clients[i].account(&to_hex(key.public_key())).unwrap().nonce;
+            Sender { key: key.clone(), node: i, nonce }
+        })
+        .collect();
+
+    // The load, on the nodes that stay up; node 2 is killed and restarted in the middle of it.
+    let deadline = Instant::now() + Duration::from_secs(LOAD_TIMEOUT_S);
+    let mut accepted: Vec<String> = Vec::new();
+    let mut rejections: Vec<String> = Vec::new();
+    let mut restart = None;
+    let others: Vec<usize> = (0..VALIDATORS).filter(|&i| i != RESTARTED).collect();
+    let mut round = 0;
+    while accepted.len() < LOAD_TXS {
+        assert!(Instant::now() < deadline, "load stalled: {} accepted; rejections: {rejections:?}", accepted.len());
+        if accepted.len() == RESTART_AT_TX && restart.is_none() {
+            let dir = dir.clone();
+            restart = Some(std::thread::spawn(move || {
+                cairn_ok(&dir, &["testnet", "restart", "--node", &RESTARTED.to_string(), "--kill9"])
+            }));
+        }
+        let from = others[round % others.len()];
+        round += 1;
+        let to = keys[(from + 1) % VALIDATORS].clone();
+        match submit(&mut senders[from], &to, &chain_id, &clients) {
+            Ok(hash) => accepted.push(hash),
+            Err(e) => rejections.push(e),
+        }
+        std::thread::sleep(Duration::from_millis(SUBMIT_INTERVAL_MS));
+    }
+    let restart_output = match restart.expect("restart began").join() {
+        Ok(text) => text,
+        Err(panic) => std::panic::resume_unwind(panic),
+    };
+    println!("{restart_output}");
+
+    // The restarted node takes transactions again.
+    let mut after_restart = 0;
+    while after_restart < AFTER_RESTART_TXS {
+        assert!(Instant::now() < deadline, "restarted node stalled; rejections: {rejections:?}");
+        let to = keys[0].clone();
+        match submit(&mut senders[RESTARTED], &to, &chain_id, &clients) {
+            Ok(hash) => {
+                accepted.push(hash);
+                after_restart += 1;
+            }
+            Err(e) => rejections.push(e),
+        }
+        std::thread::sleep(Duration::from_millis(SUBMIT_INTERVAL_MS));
+    }
+    println!("{} transfers accepted, {} rejected submissions: {rejections:?}", accepted.len(), rejections.len());
+
+    let (height, root) = wait_converged(&clients);
+    println!("all {VALIDATORS} nodes at height {height}, state root {root}");
+    let status: Value = serde_json::from_str(&cairn_ok(&dir, &["--json", "testnet", "status"])).unwrap();
+    for node in status.as_array().unwrap() {
+        assert_eq!(node["running"], true, "{node}");
+        assert_eq!(node["diverged"], false, "{node}");
+    }
+
+    // Zero lost transactions: every accepted one is finalized, on node 0 and on the restarted node.
+    for node in [0, RESTARTED] {
+        let missing = missing_receipts(&clients[node], &accepted, Duration::from_secs(CONVERGE_TIMEOUT_S));
+        assert!(
+            missing.is_empty(),
+            "node {node} has no receipt for {} of {} accepted txs: {missing:?}",
+            missing.len(),
+            accepted.len()
+        );
+    }
+
+    let down = cairn_ok(&dir, &["testnet", "down"]);
+    println!("{down}");
+    for i in 0..VALIDATORS {
+        assert!(!dir.join(format!("node-{i}.pid")).exists(), "node-{i}.pid left behind");
+        assert!(clients[i].status().is_err(), "node {i} still answers after down");
+    }
+    println!("wall time: {:.1} s", started.elapsed().as_secs_f64());
+}
