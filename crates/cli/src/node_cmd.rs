@@ -130,7 +130,7 @@ pub fn testnet_init(
             rpc_base + i as u16
         );
     }
-    println!("next: start every node (each in its own terminal, or with & and logs), then");
+    println!("next: `cairn testnet up --dir {}` starts them all in the background (or run each line above), then", dir.display());
     println!("  cairn --rpc http://127.0.0.1:{rpc_base} query status");
     Ok(())
 }

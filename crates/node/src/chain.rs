@@ -104,16 +104,7 @@ impl Chain {
         // Evidence is spent once its offender is jailed (punished once, then out of the set).
         self.evidence_pool
             .retain(|(offender, _, _), _| state.validator(offender).is_some_and(|v| !v.jailed));
-        for receipt in receipts {
-            let tx_hash = receipt.tx_hash;
-            self.receipts.insert(tx_hash, FinalizedReceipt { receipt, block_hash: hash });
-            self.receipt_order.push_back(tx_hash);
-            if self.receipt_order.len() > RECEIPTS_MAX
-                && let Some(old) = self.receipt_order.pop_front()
-            {
-                self.receipts.remove(&old);
-            }
-        }
+        self.index_receipts(hash, receipts);
         self.hash_to_height.insert(hash, height);
         self.recent_blocks.insert(height, block);
         while self.recent_blocks.len() > RECENT_BLOCKS_MAX {
@@ -131,6 +122,43 @@ impl Chain {
         let hash = self.mempool.admit(&state, tx.clone())?;
         self.outbox.push(tx);
         Ok(hash)
+    }
+
+    fn index_receipts(&mut self, block_hash: Digest, receipts: Vec<Receipt>) {
+        for receipt in receipts {
+            let tx_hash = receipt.tx_hash;
+            if self.receipts.insert(tx_hash, FinalizedReceipt { receipt, block_hash }).is_none() {
+                self.receipt_order.push_back(tx_hash);
+            }
+            if self.receipt_order.len() > RECEIPTS_MAX
+                && let Some(old) = self.receipt_order.pop_front()
+            {
+                self.receipts.remove(&old);
+            }
+        }
+    }
+
+    /// Indexes the receipts of an already-applied finalized block read back from the archive
+    /// (after a restart the in-memory index starts empty). The fields come from the block;
+    /// `account` (the cold account a hot key acted for) is resolved against the current state.
+    pub fn reindex(&mut self, block: &Block) {
+        let hash = block.hash();
+        let receipts = block
+            .txs
+            .iter()
+            .enumerate()
+            .map(|(index, tx)| Receipt {
+                tx_hash: tx.hash(),
+                height: block.height,
+                index: index as u32,
+                signer: tx.tx.signer.clone(),
+                account: self.finalized.hot_key_owner(&tx.tx.signer).unwrap_or_else(|| tx.tx.signer.clone()),
+                action: tx.tx.action.name(),
+                fee: tx.tx.fee,
+            })
+            .collect();
+        self.index_receipts(hash, receipts);
+        self.hash_to_height.insert(hash, block.height);
     }
 
     pub fn receipt(&self, tx_hash: &Digest) -> Option<FinalizedReceipt> {

@@ -17,7 +17,7 @@ use commonware_consensus::{
     marshal::{self, core::Mailbox as MarshalMailbox, standard::{Inline, Standard}},
     Reporters,
     simplex::{self, elector::RoundRobin},
-    types::{Epoch, FixedEpocher, ViewDelta},
+    types::{Epoch, FixedEpocher, Height, ViewDelta},
 };
 use commonware_cryptography::{Sha256, Signer, certificate::{ConstantProvider, Verifier as _}};
 use commonware_p2p::{Blocker, Provider, Receiver, Sender};
@@ -58,6 +58,9 @@ pub const P2P_MESSAGE_SIZE_MAX_BYTES: u32 = (cairn_types::limits::BLOCK_SIZE_MAX
 /// seam is here: a later release gives each epoch its own scheme from staking state (see
 /// `State::compute_validator_set`) and starts a simplex engine per epoch.
 pub const BLOCKS_PER_EPOCH: NonZeroU64 = NZU64!(u64::MAX);
+
+/// How many finalized blocks' receipts a restarted node re-indexes from its archive.
+pub const RECEIPT_REINDEX_BLOCKS_MAX: u64 = 100_000;
 
 /// Tunables of a validator.
 #[derive(Clone, Debug)]
@@ -240,6 +243,19 @@ where
     let (finalizer, finalizer_actor) = finalizer::new(&context, chain.clone(), store);
     context.child("finalizer").spawn(move |_| finalizer_actor.run());
     marshal_actor.start(finalizer, buffer, resolver);
+
+    // After a restart the receipt index is empty: rebuild it from the archived blocks.
+    let reindex_chain = chain.clone();
+    let reindex_marshal = marshal_mailbox.clone();
+    context.child("receipt_reindex").spawn(move |_| async move {
+        let tip = reindex_chain.lock().expect("chain lock").finalized_height();
+        let from = tip.saturating_sub(RECEIPT_REINDEX_BLOCKS_MAX).max(1);
+        for height in from..=tip {
+            if let Some(block) = reindex_marshal.get_block(Height::new(height)).await {
+                reindex_chain.lock().expect("chain lock").reindex(block.inner());
+            }
+        }
+    });
 
     // Consensus.
     let app = App { chain: chain.clone(), verifier: verifier.clone() };
