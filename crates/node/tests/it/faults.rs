@@ -20,7 +20,7 @@ pub const HEAL_LIVENESS_BOUND: Duration = Duration::from_secs(30);
 
 fn runner(seed: u64) -> deterministic::Runner {
     deterministic::Runner::new(
-        deterministic::Config::new().with_seed(seed).with_timeout(Some(Duration::from_secs(3_600))),
+        deterministic::Config::new().with_seed(seed + seed_offset()).with_timeout(Some(Duration::from_secs(3_600))),
     )
 }
 

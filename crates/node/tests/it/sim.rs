@@ -173,3 +173,9 @@ pub async fn chain_summary(node: &NodeHandle, upto: u64) -> Vec<(u64, String, St
     out
 }
 
+
+/// `CAIRN_SIM_SEED_OFFSET=k` shifts every simulation's seed, to explore other schedules; a
+/// seed that ever fails becomes a test of its own.
+pub fn seed_offset() -> u64 {
+    std::env::var("CAIRN_SIM_SEED_OFFSET").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+}
