@@ -149,7 +149,7 @@ pub(crate) struct SlashRecord {
 
 impl Write for SlashRecord {
     fn write(&self, w: &mut impl BufMut) {
-        (self.kind as u8).write(w);
+        self.kind.write(w);
         self.amount.write(w);
         self.height.write(w);
     }
@@ -162,14 +162,8 @@ impl FixedSize for SlashRecord {
 impl Read for SlashRecord {
     type Cfg = ();
     fn read_cfg(r: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        let kind = match u8::read(r)? {
-            0 => EvidenceKind::ConflictingNotarize,
-            1 => EvidenceKind::ConflictingFinalize,
-            2 => EvidenceKind::NullifyFinalize,
-            tag => return Err(CodecError::InvalidEnum(tag)),
-        };
         Ok(SlashRecord {
-            kind,
+            kind: EvidenceKind::read(r)?,
             amount: u64::read(r)?,
             height: u64::read(r)?,
         })

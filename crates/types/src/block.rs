@@ -24,6 +24,28 @@ pub enum EvidenceKind {
     NullifyFinalize = 2,
 }
 
+impl Write for EvidenceKind {
+    fn write(&self, w: &mut impl BufMut) {
+        (*self as u8).write(w);
+    }
+}
+
+impl commonware_codec::FixedSize for EvidenceKind {
+    const SIZE: usize = 1;
+}
+
+impl Read for EvidenceKind {
+    type Cfg = ();
+    fn read_cfg(r: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        match u8::read(r)? {
+            0 => Ok(EvidenceKind::ConflictingNotarize),
+            1 => Ok(EvidenceKind::ConflictingFinalize),
+            2 => Ok(EvidenceKind::NullifyFinalize),
+            tag => Err(CodecError::InvalidEnum(tag)),
+        }
+    }
+}
+
 /// Proof that `offender` signed conflicting consensus votes in `(epoch, view)`.
 ///
 /// `proof` is the encoded commonware activity (both signed votes). Nodes verify it against the
@@ -40,7 +62,7 @@ pub struct Evidence {
 
 impl Write for Evidence {
     fn write(&self, w: &mut impl BufMut) {
-        (self.kind as u8).write(w);
+        self.kind.write(w);
         self.offender.write(w);
         UInt(self.epoch).write(w);
         UInt(self.view).write(w);
@@ -60,14 +82,8 @@ impl EncodeSize for Evidence {
 impl Read for Evidence {
     type Cfg = ();
     fn read_cfg(r: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        let kind = match u8::read(r)? {
-            0 => EvidenceKind::ConflictingNotarize,
-            1 => EvidenceKind::ConflictingFinalize,
-            2 => EvidenceKind::NullifyFinalize,
-            tag => return Err(CodecError::InvalidEnum(tag)),
-        };
         Ok(Evidence {
-            kind,
+            kind: EvidenceKind::read(r)?,
             offender: PublicKey::read(r)?,
             epoch: UInt::read(r)?.into(),
             view: UInt::read(r)?.into(),

@@ -3,7 +3,7 @@
 //! finalized blocks at one height) is checked throughout; liveness resumes within stated bounds.
 
 use crate::sim::*;
-use cairn_node::{Scheme, engine::{CONSENSUS_NAMESPACE, NodeHandle, channel}};
+use cairn_node::{Scheme, engine::{NodeHandle, channel}};
 use commonware_consensus::{
     simplex::{elector::RoundRobin, mocks},
     types::Epoch,
@@ -11,7 +11,7 @@ use commonware_consensus::{
 use commonware_cryptography::{Sha256, Signer};
 use commonware_p2p::simulated::Link;
 use commonware_runtime::{Clock, Quota, Runner, Supervisor as _, deterministic};
-use commonware_utils::{NZU32, ordered::Set, probability};
+use commonware_utils::{NZU32, probability};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,17 +39,10 @@ async fn assert_safety(nodes: &[&NodeHandle]) {
 #[test]
 fn lossy_jittery_links_keep_safety_and_finalize() {
     runner(21).start(|context| async move {
-        let n = 4;
-        let genesis = genesis(n, 6);
-        let keys: Vec<_> = (0..n).map(validator_key).collect();
-        let participants: Vec<_> = keys.iter().map(|k| k.public_key()).collect();
         // 50 ms one-way latency with 20 ms jitter and 10 % of messages dropped.
         let link = Link { latency: Duration::from_millis(50), jitter: Duration::from_millis(20), success_rate: probability!(0.9) };
-        let oracle = network(&context, &participants, link).await;
-        let mut nodes = Vec::new();
-        for key in &keys {
-            nodes.push(start_validator(&context, &oracle, key.clone(), genesis.clone(), 0).await.1);
-        }
+        let net = Net::start(&context, 4, 6, link, 4).await;
+        let nodes = &net.nodes;
         // One sender's nonce run goes to one node (as a wallet would); gossip carries it on.
         for nonce in 0..10 {
             nodes[0]
@@ -70,15 +63,8 @@ fn lossy_jittery_links_keep_safety_and_finalize() {
 #[test]
 fn partition_two_two_halts_safely_then_heals_within_bound() {
     runner(5).start(|context| async move {
-        let n = 4;
-        let genesis = genesis(n, 4);
-        let keys: Vec<_> = (0..n).map(validator_key).collect();
-        let participants: Vec<_> = keys.iter().map(|k| k.public_key()).collect();
-        let oracle = network(&context, &participants, lan()).await;
-        let mut nodes = Vec::new();
-        for key in &keys {
-            nodes.push(start_validator(&context, &oracle, key.clone(), genesis.clone(), 0).await.1);
-        }
+        let net = Net::start(&context, 4, 4, lan(), 4).await;
+        let (oracle, participants, nodes) = (&net.oracle, &net.participants, &net.nodes);
         let refs: Vec<_> = nodes.iter().collect();
         wait_for_height(&context, &refs, 5, Duration::from_secs(120)).await;
 
@@ -115,18 +101,11 @@ fn partition_two_two_halts_safely_then_heals_within_bound() {
 #[test]
 fn honest_validators_finalize_despite_a_nuller() {
     runner(8).start(|context| async move {
-        let n = 4;
-        let genesis = genesis(n, 4);
-        let keys: Vec<_> = (0..n).map(validator_key).collect();
-        let participants: Vec<_> = keys.iter().map(|k| k.public_key()).collect();
-        let oracle = network(&context, &participants, lan()).await;
-        let mut nodes = Vec::new();
-        for key in &keys[..3] {
-            nodes.push(start_validator(&context, &oracle, key.clone(), genesis.clone(), 0).await.1);
-        }
-        let set = Set::from_iter_dedup(participants.clone());
-        let scheme = Scheme::signer(CONSENSUS_NAMESPACE, set, keys[3].clone()).unwrap();
-        let votes = oracle
+        let net = Net::start(&context, 4, 4, lan(), 3).await;
+        let (keys, nodes) = (&net.keys, &net.nodes);
+        let scheme = net.scheme(3);
+        let votes = net
+            .oracle
             .control(keys[3].public_key())
             .register(channel::VOTES, Quota::per_second(NZU32!(10_000)))
             .await
@@ -142,19 +121,11 @@ fn honest_validators_finalize_despite_a_nuller() {
 #[test]
 fn honest_validators_finalize_despite_an_equivocating_leader() {
     runner(13).start(|context| async move {
-        let n = 4;
-        let genesis = genesis(n, 4);
-        let keys: Vec<_> = (0..n).map(validator_key).collect();
-        let participants: Vec<_> = keys.iter().map(|k| k.public_key()).collect();
-        let oracle = network(&context, &participants, lan()).await;
-        let mut nodes = Vec::new();
-        for key in &keys[..3] {
-            nodes.push(start_validator(&context, &oracle, key.clone(), genesis.clone(), 0).await.1);
-        }
+        let net = Net::start(&context, 4, 4, lan(), 3).await;
+        let (keys, nodes) = (&net.keys, &net.nodes);
         // When it leads, the equivocator proposes different payloads to different halves.
-        let set = Set::from_iter_dedup(participants.clone());
-        let scheme = Scheme::signer(CONSENSUS_NAMESPACE, set, keys[3].clone()).unwrap();
-        let control = oracle.control(keys[3].public_key());
+        let scheme = net.scheme(3);
+        let control = net.oracle.control(keys[3].public_key());
         let quota = Quota::per_second(NZU32!(10_000));
         let votes = control.register(channel::VOTES, quota).await.unwrap();
         let certificates = control.register(channel::CERTIFICATES, quota).await.unwrap();

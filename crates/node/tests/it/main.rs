@@ -4,11 +4,11 @@
 mod faults;
 mod sim;
 
-use cairn_node::{Scheme, engine::CONSENSUS_NAMESPACE};
+use cairn_node::Scheme;
 use commonware_consensus::simplex::mocks::conflicter;
 use commonware_cryptography::{Sha256, Signer};
 use commonware_runtime::{Clock, Quota, Runner, Supervisor as _, deterministic};
-use commonware_utils::{NZU32, ordered::Set};
+use commonware_utils::NZU32;
 use sim::*;
 use std::time::Duration;
 
@@ -25,14 +25,8 @@ fn runner(seed: u64) -> deterministic::Runner {
 fn four_validators_with_transfers(seed: u64, blocks: u64) -> (Vec<(u64, String, String)>, Vec<u64>) {
     runner(seed).start(|context| async move {
         let n = 4;
-        let genesis = genesis(n, 9);
-        let keys: Vec<_> = (0..n).map(validator_key).collect();
-        let participants: Vec<_> = keys.iter().map(|k| k.public_key()).collect();
-        let oracle = network(&context, &participants, lan()).await;
-        let mut nodes = Vec::new();
-        for key in &keys {
-            nodes.push(start_validator(&context, &oracle, key.clone(), genesis.clone(), 0).await.1);
-        }
+        let net = Net::start(&context, n, 9, lan(), n).await;
+        let nodes = &net.nodes;
         // Senders 4..8 each send 20 transfers to account 8 (not an operator, so it earns no
         // fees), through rotating nodes.
         let recipient = account_key(8).public_key();
@@ -85,18 +79,7 @@ fn same_seed_replays_the_same_chain() {
 #[test]
 fn crashed_validator_restarts_and_catches_up_with_equal_root() {
     runner(3).start(|context| async move {
-        let n = 4;
-        let genesis = genesis(n, 6);
-        let keys: Vec<_> = (0..n).map(validator_key).collect();
-        let participants: Vec<_> = keys.iter().map(|k| k.public_key()).collect();
-        let oracle = network(&context, &participants, lan()).await;
-        let mut tasks = Vec::new();
-        let mut nodes = Vec::new();
-        for key in &keys {
-            let (task, node) = start_validator(&context, &oracle, key.clone(), genesis.clone(), 0).await;
-            tasks.push(task);
-            nodes.push(node);
-        }
+        let Net { oracle, keys, genesis, nodes, mut tasks, .. } = Net::start(&context, 4, 6, lan(), 4).await;
         let refs: Vec<_> = nodes.iter().collect();
         wait_for_height(&context, &refs, 10, SIM_LIMIT).await;
 
@@ -129,21 +112,13 @@ fn crashed_validator_restarts_and_catches_up_with_equal_root() {
 #[test]
 fn equivocating_validator_is_slashed_on_chain() {
     runner(11).start(|context| async move {
-        let n = 4;
-        let genesis = genesis(n, 4);
-        let keys: Vec<_> = (0..n).map(validator_key).collect();
-        let participants: Vec<_> = keys.iter().map(|k| k.public_key()).collect();
-        let oracle = network(&context, &participants, lan()).await;
-        let mut nodes = Vec::new();
-        for key in &keys[..3] {
-            nodes.push(start_validator(&context, &oracle, key.clone(), genesis.clone(), 0).await.1);
-        }
+        let net = Net::start(&context, 4, 4, lan(), 3).await;
+        let nodes = &net.nodes;
         // Validator 3 runs commonware's Byzantine conflicter: it signs two different
         // notarize/finalize votes in every view it sees.
-        let byzantine = keys[3].clone();
-        let set = Set::from_iter_dedup(participants.clone());
-        let scheme = Scheme::signer(CONSENSUS_NAMESPACE, set, byzantine.clone()).unwrap();
-        let control = oracle.control(byzantine.public_key());
+        let byzantine = net.keys[3].clone();
+        let scheme = net.scheme(3);
+        let control = net.oracle.control(byzantine.public_key());
         let votes = control
             .register(cairn_node::engine::channel::VOTES, Quota::per_second(NZU32!(10_000)))
             .await

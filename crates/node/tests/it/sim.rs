@@ -179,3 +179,37 @@ pub async fn chain_summary(node: &NodeHandle, upto: u64) -> Vec<(u64, String, St
 pub fn seed_offset() -> u64 {
     std::env::var("CAIRN_SIM_SEED_OFFSET").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
 }
+
+/// A simulated network of `n` validators of which the first `honest` run Cairn (the rest are
+/// left to the test, e.g. for Byzantine mocks).
+pub struct Net {
+    pub oracle: Oracle<PublicKey, deterministic::Context>,
+    pub keys: Vec<PrivateKey>,
+    pub participants: Vec<PublicKey>,
+    pub genesis: Genesis,
+    pub nodes: Vec<NodeHandle>,
+    pub tasks: Vec<Handle<()>>,
+}
+
+impl Net {
+    pub async fn start(context: &deterministic::Context, n: usize, accounts: usize, link: Link, honest: usize) -> Net {
+        let genesis = genesis(n, accounts);
+        let keys: Vec<_> = (0..n).map(validator_key).collect();
+        let participants: Vec<_> = keys.iter().map(|k| k.public_key()).collect();
+        let oracle = network(context, &participants, link).await;
+        let (mut nodes, mut tasks) = (Vec::new(), Vec::new());
+        for key in &keys[..honest] {
+            let (task, node) = start_validator(context, &oracle, key.clone(), genesis.clone(), 0).await;
+            tasks.push(task);
+            nodes.push(node);
+        }
+        Net { oracle, keys, participants, genesis, nodes, tasks }
+    }
+
+    /// Consensus scheme of validator `i` (for Byzantine mocks that sign as it).
+    pub fn scheme(&self, i: usize) -> cairn_node::Scheme {
+        let set = commonware_utils::ordered::Set::from_iter_dedup(self.participants.clone());
+        cairn_node::Scheme::signer(cairn_node::engine::CONSENSUS_NAMESPACE, set, self.keys[i].clone())
+            .expect("validator is a participant")
+    }
+}
