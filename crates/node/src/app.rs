@@ -4,7 +4,7 @@
 
 use crate::{Scheme, chain::{Chain, Executed}, evidence};
 use cairn_state::State;
-use cairn_types::{Block, BlockContext, limits};
+use cairn_types::{Block, BlockContext, Evidence, SignedTx, limits};
 use commonware_consensus::{Application, marshal::ancestry::Ancestry};
 use commonware_cryptography::Digested;
 use commonware_runtime::Clock;
@@ -115,7 +115,7 @@ impl App {
         parent: &State,
         context: &BlockContext,
         height: u64,
-    ) -> (Executed, Vec<cairn_types::SignedTx>, Vec<cairn_types::Evidence>) {
+    ) -> (Executed, Vec<SignedTx>, Vec<Evidence>) {
         let (candidates, mut evidence) = {
             let chain = self.chain.lock().expect("chain lock");
             (
@@ -131,20 +131,6 @@ impl App {
         });
         evidence.truncate(PROPOSAL_EVIDENCE_MAX);
         let proposer = &context.leader;
-        // Evidence first (as execute_block applies it); drop any the parent state refuses.
-        loop {
-            let mut trial = parent.clone();
-            match trial.execute_block(height, proposer, &[], &evidence) {
-                Ok(_) => break,
-                Err(err) => {
-                    debug!(%err, "dropping evidence the parent state refuses");
-                    if evidence.is_empty() {
-                        break;
-                    }
-                    evidence.clear();
-                }
-            }
-        }
         // Greedy selection: keep each tx that applies on top of the ones already kept.
         let mut scratch = parent.clone();
         let mut txs = Vec::with_capacity(candidates.len());
@@ -153,18 +139,29 @@ impl App {
                 txs.push(tx);
             }
         }
+        // Evidence is applied before the txs (slashing touches bonds, not balances, so the
+        // selection above stands). A rejected block leaves `state` untouched, so fall back to
+        // the block without evidence, then to an empty one.
         let mut state = parent.clone();
-        match state.execute_block(height, proposer, &txs, &evidence) {
-            Ok(receipts) => (Executed { state: Arc::new(state), receipts }, txs, evidence),
-            Err(err) => {
-                warn!(%err, "selected transactions failed as a block; proposing an empty block");
-                let mut state = parent.clone();
-                let receipts = state
-                    .execute_block(height, proposer, &[], &[])
-                    .expect("an empty block always executes");
-                (Executed { state: Arc::new(state), receipts }, Vec::new(), Vec::new())
+        for attempt in 0..3 {
+            let (try_txs, try_evidence): (&[SignedTx], &[Evidence]) = match attempt {
+                0 => (&txs, &evidence),
+                1 => (&txs, &[]),
+                _ => (&[], &[]),
+            };
+            match state.execute_block(height, proposer, try_txs, try_evidence) {
+                Ok(receipts) => {
+                    let executed = Executed { state: Arc::new(state), receipts };
+                    return match attempt {
+                        0 => (executed, txs, evidence),
+                        1 => (executed, txs, Vec::new()),
+                        _ => (executed, Vec::new(), Vec::new()),
+                    };
+                }
+                Err(err) => warn!(%err, "candidate block failed to execute; trying a smaller one"),
             }
         }
+        unreachable!("an empty block always executes on a valid parent state")
     }
 }
 
