@@ -253,7 +253,7 @@ pub fn ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
         let _ = w.join();
     }
     drop(nodes);
-    latencies_ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    latencies_ms.sort_by(f64::total_cmp);
     let window = args.duration_secs as f64;
     let report = json!({
         "validators": args.validators,
