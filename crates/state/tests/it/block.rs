@@ -84,26 +84,7 @@ fn slashing_burns_jails_and_removes_from_set() {
     // VAL2: self 20_000, plus Alice 3_000 and Bob 1_001 delegated: total 24_001.
     block(
         &mut s,
-        &[
-            tx(
-                ALICE,
-                0,
-                1,
-                Action::Bond {
-                    validator: pk(VAL2),
-                    amount: 3_000,
-                },
-            ),
-            tx(
-                BOB,
-                0,
-                1,
-                Action::Bond {
-                    validator: pk(VAL2),
-                    amount: 1_001,
-                },
-            ),
-        ],
+        &[bond(ALICE, 0, VAL2, 3_000), bond(BOB, 0, VAL2, 1_001)],
     );
     assert!(
         s.compute_validator_set()
@@ -210,33 +191,9 @@ fn slash_with_empty_self_bond_takes_from_delegations() {
     block(
         &mut s,
         &[
-            tx(
-                ALICE,
-                0,
-                1,
-                Action::Bond {
-                    validator: pk(VAL3),
-                    amount: 333,
-                },
-            ),
-            tx(
-                BOB,
-                0,
-                1,
-                Action::Bond {
-                    validator: pk(VAL3),
-                    amount: 667,
-                },
-            ),
-            tx(
-                OP3,
-                0,
-                1,
-                Action::Unbond {
-                    validator: pk(VAL3),
-                    amount: 5_000,
-                },
-            ),
+            bond(ALICE, 0, VAL3, 333),
+            bond(BOB, 0, VAL3, 667),
+            unbond(OP3, 0, VAL3, 5_000),
         ],
     );
     let supply = s.total_supply();
@@ -264,18 +221,7 @@ fn epoch_boundary_swaps_active_set() {
     assert_eq!(s.epoch(), 0);
 
     // VAL3 overtakes VAL1 at height 1; the active set only follows at height 5.
-    block(
-        &mut s,
-        &[tx(
-            ALICE,
-            0,
-            1,
-            Action::Bond {
-                validator: pk(VAL3),
-                amount: 50_000,
-            },
-        )],
-    );
+    block(&mut s, &[bond(ALICE, 0, VAL3, 50_000)]);
     let next = sorted(vec![pk(VAL2), pk(VAL3)]);
     assert_eq!(keys(s.compute_validator_set()), next);
     for _ in 2..5 {

@@ -67,26 +67,7 @@ fn bond_self_and_delegate() {
     let mut s = fixture();
     block(
         &mut s,
-        &[
-            tx(
-                OP1,
-                0,
-                1,
-                Action::Bond {
-                    validator: pk(VAL1),
-                    amount: 500,
-                },
-            ),
-            tx(
-                ALICE,
-                0,
-                1,
-                Action::Bond {
-                    validator: pk(VAL1),
-                    amount: 300,
-                },
-            ),
-        ],
+        &[bond(OP1, 0, VAL1, 500), bond(ALICE, 0, VAL1, 300)],
     );
     let v = s.validator(&pk(VAL1)).unwrap();
     assert_eq!(
@@ -102,30 +83,8 @@ fn bond_self_and_delegate() {
 #[test]
 fn unbond_matures_after_the_period() {
     let mut s = fixture();
-    block(
-        &mut s,
-        &[tx(
-            ALICE,
-            0,
-            1,
-            Action::Bond {
-                validator: pk(VAL1),
-                amount: 300,
-            },
-        )],
-    );
-    block(
-        &mut s,
-        &[tx(
-            ALICE,
-            1,
-            1,
-            Action::Unbond {
-                validator: pk(VAL1),
-                amount: 200,
-            },
-        )],
-    );
+    block(&mut s, &[bond(ALICE, 0, VAL1, 300)]);
+    block(&mut s, &[unbond(ALICE, 1, VAL1, 200)]);
     let pending = s.unbondings_of(&pk(ALICE));
     assert_eq!(pending.len(), 1);
     assert_eq!(
@@ -149,18 +108,7 @@ fn unbond_matures_after_the_period() {
 #[test]
 fn operator_unbonds_self_bond() {
     let mut s = fixture();
-    block(
-        &mut s,
-        &[tx(
-            OP3,
-            0,
-            1,
-            Action::Unbond {
-                validator: pk(VAL3),
-                amount: 4_500,
-            },
-        )],
-    );
+    block(&mut s, &[unbond(OP3, 0, VAL3, 4_500)]);
     assert_eq!(s.validator(&pk(VAL3)).unwrap().self_bond, 500);
     assert!(
         s.compute_validator_set()
@@ -172,18 +120,7 @@ fn operator_unbonds_self_bond() {
 #[test]
 fn hot_key_link_and_leaked_hot_key_cannot_move_stake() {
     let mut s = fixture();
-    block(
-        &mut s,
-        &[tx(
-            OP1,
-            0,
-            1,
-            Action::Bond {
-                validator: pk(VAL1),
-                amount: 1,
-            },
-        )],
-    );
+    block(&mut s, &[bond(OP1, 0, VAL1, 1)]);
     link_and_fund(&mut s, OP1, 1, 50);
     assert_eq!(s.hot_key_owner(&pk(50)), Some(pk(OP1)));
     assert_eq!(s.hot_keys_of(&pk(OP1)), vec![pk(50)]);

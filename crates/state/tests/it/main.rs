@@ -103,6 +103,32 @@ pub fn transfer(from: u64, nonce: u64, to: u64, amount: Amount) -> SignedTx {
     tx(from, nonce, 1, Action::Transfer { to: pk(to), amount })
 }
 
+/// `signer` bonds `amount` to validator `validator` (fee 1).
+pub fn bond(signer: u64, nonce: u64, validator: u64, amount: Amount) -> SignedTx {
+    tx(
+        signer,
+        nonce,
+        1,
+        Action::Bond {
+            validator: pk(validator),
+            amount,
+        },
+    )
+}
+
+/// `signer` starts unbonding `amount` from validator `validator` (fee 1).
+pub fn unbond(signer: u64, nonce: u64, validator: u64, amount: Amount) -> SignedTx {
+    tx(
+        signer,
+        nonce,
+        1,
+        Action::Unbond {
+            validator: pk(validator),
+            amount,
+        },
+    )
+}
+
 pub fn balance(state: &State, a: &Address) -> Amount {
     state.account(a).map(|a| a.balance).unwrap_or(0)
 }

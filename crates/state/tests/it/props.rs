@@ -26,30 +26,8 @@ fn golden_root() {
 #[test]
 fn snapshot_rejects_corruption() {
     let mut s = fixture();
-    block(
-        &mut s,
-        &[tx(
-            ALICE,
-            0,
-            1,
-            Action::Bond {
-                validator: pk(VAL1),
-                amount: 300,
-            },
-        )],
-    );
-    block(
-        &mut s,
-        &[tx(
-            ALICE,
-            1,
-            1,
-            Action::Unbond {
-                validator: pk(VAL1),
-                amount: 100,
-            },
-        )],
-    );
+    block(&mut s, &[bond(ALICE, 0, VAL1, 300)]);
+    block(&mut s, &[unbond(ALICE, 1, VAL1, 100)]);
     let bytes = s.encode_snapshot();
     for len in 0..bytes.len() {
         assert!(

@@ -176,42 +176,15 @@ fn insufficient_balance() {
 #[test]
 fn unknown_validator() {
     let mut s = fixture();
-    let t = tx(
-        ALICE,
-        0,
-        1,
-        Action::Bond {
-            validator: pk(777),
-            amount: 10,
-        },
-    );
+    let t = bond(ALICE, 0, 777, 10);
     assert_rejected(&mut s, &t, TxError::UnknownValidator { validator: pk(777) });
 }
 
 #[test]
 fn insufficient_bond() {
     let mut s = fixture();
-    block(
-        &mut s,
-        &[tx(
-            ALICE,
-            0,
-            1,
-            Action::Bond {
-                validator: pk(VAL1),
-                amount: 100,
-            },
-        )],
-    );
-    let t = tx(
-        ALICE,
-        1,
-        1,
-        Action::Unbond {
-            validator: pk(VAL1),
-            amount: 101,
-        },
-    );
+    block(&mut s, &[bond(ALICE, 0, VAL1, 100)]);
+    let t = unbond(ALICE, 1, VAL1, 101);
     assert_rejected(
         &mut s,
         &t,
@@ -220,15 +193,7 @@ fn insufficient_bond() {
             requested: 101,
         },
     );
-    let own = tx(
-        OP1,
-        0,
-        1,
-        Action::Unbond {
-            validator: pk(VAL1),
-            amount: 10_001,
-        },
-    );
+    let own = unbond(OP1, 0, VAL1, 10_001);
     assert_rejected(
         &mut s,
         &own,
@@ -243,15 +208,7 @@ fn insufficient_bond() {
 fn zero_amount() {
     let mut s = fixture();
     assert_rejected(&mut s, &transfer(ALICE, 0, BOB, 0), TxError::ZeroAmount);
-    let bond = tx(
-        ALICE,
-        0,
-        1,
-        Action::Bond {
-            validator: pk(VAL1),
-            amount: 0,
-        },
-    );
+    let bond = bond(ALICE, 0, VAL1, 0);
     assert_rejected(&mut s, &bond, TxError::ZeroAmount);
 }
 
