@@ -1,0 +1,1 @@
+//! Off-chain federated-learning work (skeleton; filled in by the FL helper).
