@@ -1,5 +1,5 @@
-//! Block execution: evidence (slashing), transactions, then end-block (matured unbondings
-//! and the epoch boundary). All or nothing: any error rolls the whole block back.
+//! Block execution: evidence (slashing), transactions, then end-block (matured unbondings,
+//! task phase deadlines and the epoch boundary). All or nothing: any error rolls the whole block back.
 
 use crate::entry::{Receipt, SlashRecord};
 use crate::error::BlockError;
@@ -184,6 +184,7 @@ impl State {
                 .map_err(|_| overflow("balance"))?;
             self.put_unbonding(key, 0);
         }
+        self.end_block_tasks(height).map_err(BlockError::Tasks)?;
         let mut meta = self.meta.clone();
         meta.height = height;
         // epoch_length_blocks >= 1: checked by genesis validation and snapshot decoding.

@@ -62,8 +62,98 @@ pub enum TxError {
         hot: PublicKey,
         reason: &'static str,
     },
+    #[error("{0}")]
+    Task(TaskError),
     #[error("arithmetic overflow while computing {what}")]
     Overflow { what: &'static str },
+}
+
+/// Why a federated-learning task action is invalid.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TaskError {
+    #[error("task spec field {field} is impossible: {reason}")]
+    InvalidSpec { field: &'static str, reason: String },
+    #[error("the chain holds the most tasks it can")]
+    TooManyTasks,
+    #[error("task {task} does not exist")]
+    UnknownTask { task: u64 },
+    #[error("task {task} is {status}, not under review: votes are closed")]
+    NotUnderReview { task: u64, status: &'static str },
+    #[error("validator {validator} is not in the active set: only active validators review tasks")]
+    NotActiveValidator { validator: PublicKey },
+    #[error("validator {validator} already voted on task {task}")]
+    AlreadyVoted { task: u64, validator: PublicKey },
+    #[error("task {task} is {status}: it no longer takes members")]
+    Closed { task: u64, status: &'static str },
+    #[error("this account is already a {role} of task {task}")]
+    AlreadyJoined { task: u64, role: &'static str },
+    #[error("stake {stake} is below task {task}'s minimum {role} stake {min}")]
+    StakeTooLow {
+        task: u64,
+        role: &'static str,
+        stake: Amount,
+        min: Amount,
+    },
+    #[error("task {task} already has the most {role}s it takes ({max})")]
+    Full {
+        task: u64,
+        role: &'static str,
+        max: usize,
+    },
+    #[error("account {account} is not a registered {role} of task {task}: join it first")]
+    NotRegistered {
+        task: u64,
+        role: &'static str,
+        account: Address,
+    },
+    #[error("task {task} has no open round (it is {status})")]
+    NoOpenRound { task: u64, status: &'static str },
+    #[error("task {task} is in round {current}, not round {got}")]
+    WrongRound { task: u64, current: u32, got: u32 },
+    #[error(
+        "round {round} of task {task} is in phase {current} (phase deadline: height {deadline}); this action needs phase {needed}: too late or too early"
+    )]
+    WrongPhase {
+        task: u64,
+        round: u32,
+        needed: &'static str,
+        current: &'static str,
+        deadline: u64,
+    },
+    #[error("this trainer already submitted an update for round {round} of task {task}")]
+    AlreadySubmitted { task: u64, round: u32 },
+    #[error("round {round} of task {task} already holds its maximum of {max} updates")]
+    RoundFull { task: u64, round: u32, max: u32 },
+    #[error(
+        "update is the round's global model itself (round {round} of task {task}): an unchanged model earns nothing"
+    )]
+    CopyOfGlobal { task: u64, round: u32 },
+    #[error(
+        "update is identical to trainer {trainer}'s update in round {round} of task {task}: copies earn nothing"
+    )]
+    CopyOfUpdate {
+        task: u64,
+        round: u32,
+        trainer: Address,
+    },
+    #[error("this validator already committed scores for round {round} of task {task}")]
+    AlreadyCommitted { task: u64, round: u32 },
+    #[error(
+        "this validator committed no scores for round {round} of task {task}, so it cannot reveal"
+    )]
+    NotCommitted { task: u64, round: u32 },
+    #[error("this validator already revealed its scores for round {round} of task {task}")]
+    AlreadyRevealed { task: u64, round: u32 },
+    #[error("the round has {expected} updates but {got} scores were revealed")]
+    ScoreCount { expected: usize, got: usize },
+    #[error(
+        "revealed scores and salt do not match this validator's commitment for round {round} of task {task}"
+    )]
+    RevealMismatch { task: u64, round: u32 },
+    #[error("this validator already attested a checkpoint for round {round} of task {task}")]
+    AlreadyAttested { task: u64, round: u32 },
+    #[error("score consensus for task {task} failed: {reason}")]
+    Consensus { task: u64, reason: String },
 }
 
 /// Why a block cannot be executed. On any error the state is exactly as before the call.
@@ -85,6 +175,8 @@ pub enum BlockError {
     UnknownOffender { offender: PublicKey },
     #[error("transaction #{index} is invalid: {error}")]
     InvalidTx { index: u32, error: TxError },
+    #[error("closing task phases failed: {0}")]
+    Tasks(TxError),
     #[error("arithmetic overflow while computing {what}")]
     Overflow { what: &'static str },
 }

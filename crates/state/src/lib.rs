@@ -18,8 +18,9 @@
 //!   ([TxError::Overflow], [BlockError::Overflow]), never a wrap or a panic.
 //! - Invariant: a rejected transaction or block changes nothing (every write is journaled
 //!   and rolled back on error).
-//! - Invariant: `total_supply == Σ balances + Σ self-bonds + Σ delegations + Σ unbondings`;
-//!   only fees without a recipient and slashes burn tokens, and nothing mints after genesis.
+//! - Invariant: `total_supply == Σ balances + Σ self-bonds + Σ delegations + Σ unbondings +
+//!   Σ task escrow and stakes`; only fees without a recipient, slashes and task penalties burn
+//!   tokens, and nothing mints after genesis (task rewards come from the proposer's escrow).
 //!
 //! # State root
 //!
@@ -38,10 +39,15 @@ mod entry;
 mod error;
 mod snapshot;
 mod state;
+mod task;
 mod tx;
 
 pub use entry::{Account, Receipt, SlashEvent, Unbonding, Validator};
-pub use error::{BlockError, ProofError, SnapshotError, TxError};
+pub use error::{BlockError, ProofError, SnapshotError, TaskError, TxError};
 pub use snapshot::{SNAPSHOT_ENTRIES_MAX, SNAPSHOT_VERSION};
 pub use state::{AccountProof, State};
+pub use task::{
+    Member, Phase, Round, RoundRecord, Submission, TASK_TRAINERS_MAX, TASK_VALIDATORS_MAX,
+    TRAINER_PENALTY_BPS, Task, TaskStatus, UpdateOutcome, VALIDATOR_PENALTY_BPS, ValidatorOutcome,
+};
 pub use tx::HOT_KEYS_PER_ACCOUNT_MAX;

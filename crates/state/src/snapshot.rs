@@ -5,13 +5,14 @@
 use crate::entry::{Account, Meta, ParamsCodec, SlashRecord, Validator};
 use crate::error::SnapshotError;
 use crate::state::State;
+use crate::task::{RoundRecord, Task};
 use bytes::BytesMut;
 use cairn_types::{Address, Amount, PublicKey, limits};
 use commonware_codec::{Buf, Copying, RangeCfg, Read, ReadExt, Write};
 use std::collections::BTreeMap;
 
 /// Snapshot format version; bump on any change to the layout below.
-pub const SNAPSHOT_VERSION: u8 = 1;
+pub const SNAPSHOT_VERSION: u8 = 2;
 /// Most entries in any one map of a snapshot (bounds allocation on decode).
 pub const SNAPSHOT_ENTRIES_MAX: usize = 1 << 26;
 
@@ -49,6 +50,8 @@ impl State {
         self.hot_keys.write(&mut w);
         self.slashes.write(&mut w);
         self.active_set.write(&mut w);
+        self.tasks.write(&mut w);
+        self.round_records.write(&mut w);
         w.to_vec()
     }
 
@@ -72,13 +75,29 @@ impl State {
         let slashes: BTreeMap<(PublicKey, u64, u64), SlashRecord> = read_map(&mut r)?;
         let cfg = (RangeCfg::new(0..=params.validators_max as usize), ((), ()));
         let active_set = Vec::<(PublicKey, Amount)>::read_cfg(&mut r, &cfg)?;
+        let tasks: BTreeMap<u64, Task> = read_map(&mut r)?;
+        let round_records: BTreeMap<(u64, u32), RoundRecord> = read_map(&mut r)?;
         let left = bytes::Buf::remaining(&r);
         if left > 0 {
             return Err(commonware_codec::Error::ExtraData(left).into());
         }
 
         check_params(&meta, &params)?;
-        check_stake(&meta, &accounts, &validators, &delegations, &unbondings)?;
+        if tasks.iter().any(|(id, t)| *id != t.id) {
+            return Err(inconsistent("a task entry holds another task's id"));
+        }
+        let held = tasks
+            .values()
+            .try_fold(0u64, |acc, t| t.held().and_then(|h| acc.checked_add(h)))
+            .ok_or_else(|| inconsistent("task funds overflow u64"))?;
+        check_stake(
+            &meta,
+            &accounts,
+            &validators,
+            &delegations,
+            &unbondings,
+            held,
+        )?;
         if !active_set.windows(2).all(|w| w[0].0 < w[1].0) {
             return Err(inconsistent("active set is not strictly sorted by key"));
         }
@@ -108,6 +127,10 @@ impl State {
             .into_iter()
             .for_each(|(k, v)| state.put_hot_key(k, Some(v)));
         slashes.into_iter().for_each(|(k, v)| state.put_slash(k, v));
+        tasks.into_values().for_each(|t| state.put_task(t));
+        round_records
+            .into_iter()
+            .for_each(|(k, v)| state.put_round_record(k, v));
         state.set_active_set(active_set);
         state.journal_clear();
         Ok(state)
@@ -138,13 +161,14 @@ fn check_params(meta: &Meta, params: &cairn_types::Params) -> Result<(), Snapsho
 }
 
 /// Zero entries are never stored; delegations sum to each validator's `delegated`; and
-/// balances + bonds + unbondings equal the total supply.
+/// balances + bonds + unbondings + task funds equal the total supply.
 fn check_stake(
     meta: &Meta,
     accounts: &BTreeMap<Address, Account>,
     validators: &BTreeMap<PublicKey, Validator>,
     delegations: &BTreeMap<(PublicKey, Address), Amount>,
     unbondings: &BTreeMap<(u64, Address, PublicKey), Amount>,
+    task_funds: Amount,
 ) -> Result<(), SnapshotError> {
     let overflow = || inconsistent("amounts overflow u64");
     if delegations
@@ -159,7 +183,7 @@ fn check_stake(
         let sum = delegated.entry(validator).or_insert(0);
         *sum = sum.checked_add(*amount).ok_or_else(overflow)?;
     }
-    let mut supply: Amount = 0;
+    let mut supply: Amount = task_funds;
     for (key, v) in validators {
         if *key != v.consensus_key {
             return Err(inconsistent(format!(

@@ -6,6 +6,7 @@
 
 use crate::entry::{Account, Meta, ParamsCodec, SlashEvent, SlashRecord, Unbonding, Validator};
 use crate::error::ProofError;
+use crate::task::{RoundRecord, Task};
 use cairn_types::{Address, Amount, Digest, Genesis, GenesisError, Params, PublicKey};
 use commonware_codec::Encode;
 use commonware_cryptography::Sha256;
@@ -27,6 +28,8 @@ pub(crate) mod tag {
     pub const HOT_KEY: u8 = 6;
     pub const SLASH: u8 = 7;
     pub const ACTIVE_SET: u8 = 8;
+    pub const TASK: u8 = 9;
+    pub const ROUND_RECORD: u8 = 10;
 }
 
 /// (validator, owner): keyed by validator first so a slash walks one range.
@@ -35,6 +38,8 @@ pub(crate) type DelegationKey = (PublicKey, Address);
 pub(crate) type UnbondingKey = (u64, Address, PublicKey);
 /// (offender, epoch, view): at most one slash each.
 pub(crate) type SlashKey = (PublicKey, u64, u64);
+/// (task, round).
+pub(crate) type RoundKey = (u64, u32);
 
 /// The digest of one state entry: `sha256(namespace || tag || key || value)`.
 pub(crate) fn leaf_digest(tag: u8, key: &[u8], value: &[u8]) -> Digest {
@@ -59,6 +64,8 @@ pub(crate) enum Undo {
     Slash(SlashKey, Option<SlashRecord>),
     ActiveSet(Vec<(PublicKey, Amount)>),
     Meta(Meta),
+    Task(u64, Option<Task>),
+    RoundRecord(RoundKey, Option<RoundRecord>),
 }
 
 /// The whole ledger state. Cloning is a deep copy.
@@ -75,6 +82,10 @@ pub struct State {
     pub(crate) slashes: BTreeMap<SlashKey, SlashRecord>,
     /// Sorted by key.
     pub(crate) active_set: Vec<(PublicKey, Amount)>,
+    /// Federated-learning tasks by id.
+    pub(crate) tasks: BTreeMap<u64, Task>,
+    /// Scored rounds (lineage and checkpoints) by (task, round).
+    pub(crate) round_records: BTreeMap<RoundKey, RoundRecord>,
     /// (tag || key) -> leaf digest of every entry; the root is built from these.
     pub(crate) leaves: BTreeMap<Vec<u8>, Digest>,
     /// Previous values since the last [State::journal_clear]; replayed backwards on rollback.
@@ -163,6 +174,8 @@ impl State {
             hot_keys: BTreeMap::new(),
             slashes: BTreeMap::new(),
             active_set: Vec::new(),
+            tasks: BTreeMap::new(),
+            round_records: BTreeMap::new(),
             leaves: BTreeMap::new(),
             journal: Vec::new(),
             in_block: false,
@@ -248,6 +261,23 @@ impl State {
         self.journal.push(Undo::Slash(key, prev));
     }
 
+    pub(crate) fn put_task(&mut self, task: Task) {
+        let id = task.id;
+        let prev = store(&mut self.tasks, &mut self.leaves, tag::TASK, id, Some(task));
+        self.journal.push(Undo::Task(id, prev));
+    }
+
+    pub(crate) fn put_round_record(&mut self, key: RoundKey, record: RoundRecord) {
+        let prev = store(
+            &mut self.round_records,
+            &mut self.leaves,
+            tag::ROUND_RECORD,
+            key,
+            Some(record),
+        );
+        self.journal.push(Undo::RoundRecord(key, prev));
+    }
+
     pub(crate) fn set_active_set(&mut self, set: Vec<(PublicKey, Amount)>) {
         let leaf = leaf_digest(tag::ACTIVE_SET, &[], &set.encode());
         self.leaves.insert(leaf_key(tag::ACTIVE_SET, &[]), leaf);
@@ -307,6 +337,12 @@ impl State {
                 Undo::Slash(k, v) => {
                     let _ = store(&mut self.slashes, leaves, tag::SLASH, k, v);
                 }
+                Undo::Task(k, v) => {
+                    let _ = store(&mut self.tasks, leaves, tag::TASK, k, v);
+                }
+                Undo::RoundRecord(k, v) => {
+                    let _ = store(&mut self.round_records, leaves, tag::ROUND_RECORD, k, v);
+                }
                 Undo::ActiveSet(set) => {
                     self.set_active_set(set);
                     self.journal.pop();
@@ -339,7 +375,7 @@ impl State {
         self.meta.epoch
     }
 
-    /// Tokens in existence: balances, bonds and unbondings.
+    /// Tokens in existence: balances, bonds, unbondings and what tasks hold (escrow, stakes).
     pub fn total_supply(&self) -> Amount {
         self.meta.total_supply
     }
@@ -561,6 +597,8 @@ mod tests {
         add(&mut out, tag::UNBONDING, &s.unbondings);
         add(&mut out, tag::HOT_KEY, &s.hot_keys);
         add(&mut out, tag::SLASH, &s.slashes);
+        add(&mut out, tag::TASK, &s.tasks);
+        add(&mut out, tag::ROUND_RECORD, &s.round_records);
         out
     }
 

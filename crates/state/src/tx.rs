@@ -27,7 +27,8 @@ impl State {
     /// Every validity check of `tx` against the current state, without changing it (mempool
     /// admission). Checks run in the order of [TxError]'s variants.
     pub fn check_tx(&self, tx: &SignedTx) -> Result<(), TxError> {
-        self.validate(tx).map(|_| ())
+        self.validate(tx, self.meta.height.saturating_add(1))
+            .map(|_| ())
     }
 
     /// Checks `tx`, then applies it: the signer's nonce advances, the fee goes to the
@@ -40,7 +41,7 @@ impl State {
         height: u64,
         index: u32,
     ) -> Result<Receipt, TxError> {
-        let checked = self.validate(tx)?;
+        let checked = self.validate(tx, height)?;
         let mark = self.journal_mark();
         if let Err(error) = self.execute(tx, &checked, proposer, height) {
             self.rollback_to(mark);
@@ -60,7 +61,7 @@ impl State {
         })
     }
 
-    fn validate(&self, signed: &SignedTx) -> Result<Checked, TxError> {
+    fn validate(&self, signed: &SignedTx, height: u64) -> Result<Checked, TxError> {
         let size = signed.encode_size();
         if size > limits::TX_SIZE_MAX_BYTES {
             return Err(TxError::TooLarge {
@@ -118,6 +119,8 @@ impl State {
         };
         let spent = match &tx.action {
             Action::Transfer { amount, .. } | Action::Bond { amount, .. } => *amount,
+            Action::ProposeTask { spec } => spec.reward_pool,
+            Action::JoinTask { stake, .. } => *stake,
             _ => 0,
         };
         let needed = tx
@@ -131,6 +134,7 @@ impl State {
             });
         }
         self.validate_action(&tx.signer, &acting, &tx.action)?;
+        self.validate_task_action(&acting, &tx.action, height)?;
         Ok(Checked { acting })
     }
 
@@ -182,6 +186,14 @@ impl State {
                 }
             }
             Action::LinkHotKey { hot } => self.validate_link(signer, hot)?,
+            // Task actions: see State::validate_task_action.
+            Action::ProposeTask { .. }
+            | Action::VoteTask { .. }
+            | Action::JoinTask { .. }
+            | Action::SubmitUpdate { .. }
+            | Action::CommitScores { .. }
+            | Action::RevealScores { .. }
+            | Action::AttestCheckpoint { .. } => {}
             Action::UnlinkHotKey { hot } => {
                 if self.hot_keys.get(hot) != Some(signer) {
                     let reason = "it is not linked to the signing account";
@@ -300,6 +312,15 @@ impl State {
                 let mut v = self.known_validator(validator)?.clone();
                 v.moniker = moniker.clone();
                 self.put_validator(v);
+            }
+            Action::ProposeTask { .. }
+            | Action::VoteTask { .. }
+            | Action::JoinTask { .. }
+            | Action::SubmitUpdate { .. }
+            | Action::CommitScores { .. }
+            | Action::RevealScores { .. }
+            | Action::AttestCheckpoint { .. } => {
+                self.execute_task_action(acting, &tx.action, height)?
             }
         }
         Ok(())

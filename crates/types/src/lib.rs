@@ -7,6 +7,7 @@ pub mod block;
 pub mod genesis;
 pub mod limits;
 pub mod sig_cache;
+pub mod task;
 pub mod tx;
 
 pub use block::{Block, BlockContext, Evidence, EvidenceKind};
@@ -14,6 +15,7 @@ pub use commonware_cryptography::ed25519::{PrivateKey, PublicKey, Signature};
 pub use commonware_cryptography::sha256::Digest;
 pub use genesis::{Genesis, GenesisAccount, GenesisError, GenesisValidator, Params};
 pub use sig_cache::SignatureCache;
+pub use task::{AggregationRule, BlobHash, Role, TaskSpec, score_commitment};
 pub use tx::{Action, SignedTx, Transaction, TxDecodeError};
 
 /// Account identifier: the account's ed25519 public key.

@@ -3,7 +3,8 @@
 //! Signed bytes: `TX_NAMESPACE` (as the signature namespace) over the canonical encoding of
 //! [Transaction], which starts with the chain id, so a signature is valid on one chain only.
 
-use crate::{Address, Amount, PrivateKey, PublicKey, Signature, TX_NAMESPACE, limits};
+use crate::task::{BlobHash, Role, TRAINERS_PER_ROUND_MAX, TaskSpec};
+use crate::{Address, Amount, Digest, PrivateKey, PublicKey, Signature, TX_NAMESPACE, limits};
 use bytes::BufMut;
 use commonware_codec::Buf;
 use commonware_codec::{
@@ -18,10 +19,16 @@ pub enum Action {
     Transfer { to: Address, amount: Amount },
     /// Bond `amount` of the signer's balance to `validator` (self-bond when the signer
     /// operates it, delegation otherwise). Cold key only.
-    Bond { validator: PublicKey, amount: Amount },
+    Bond {
+        validator: PublicKey,
+        amount: Amount,
+    },
     /// Start unbonding `amount` from `validator`; the tokens return after the unbonding
     /// period (in blocks). Cold key only.
-    Unbond { validator: PublicKey, amount: Amount },
+    Unbond {
+        validator: PublicKey,
+        amount: Amount,
+    },
     /// Link `hot` as the signer's hot key: it may sign operational actions for the signer's
     /// account but can never move funds or stake. Cold key only.
     LinkHotKey { hot: PublicKey },
@@ -29,13 +36,66 @@ pub enum Action {
     UnlinkHotKey { hot: PublicKey },
     /// Set the public moniker of a validator the signer operates. Allowed for the operator's
     /// cold key or any hot key linked to it (the operational action of this release).
-    SetValidatorMoniker { validator: PublicKey, moniker: String },
+    SetValidatorMoniker {
+        validator: PublicKey,
+        moniker: String,
+    },
+    /// Propose a federated-learning task; `spec.reward_pool` is escrowed from the signer.
+    /// Cold key only.
+    ProposeTask { spec: TaskSpec },
+    /// Vote, as the operator of active validator `validator`, to approve or reject task `task`
+    /// while it is under review.
+    VoteTask {
+        task: u64,
+        validator: PublicKey,
+        approve: bool,
+    },
+    /// Register for `task` in `role`, locking `stake` until the task ends. Cold key only.
+    JoinTask {
+        task: u64,
+        role: Role,
+        stake: Amount,
+    },
+    /// A trainer commits the BLAKE3 hash of its update for `round` (blob uploaded off chain).
+    SubmitUpdate {
+        task: u64,
+        round: u32,
+        update: BlobHash,
+    },
+    /// A validator commits to its scores for `round` (see [crate::task::score_commitment]).
+    CommitScores {
+        task: u64,
+        round: u32,
+        commitment: Digest,
+    },
+    /// A validator reveals the scores it committed to, one per submitted update, in
+    /// submission order, with the commitment's salt.
+    RevealScores {
+        task: u64,
+        round: u32,
+        scores: Vec<u16>,
+        salt: [u8; 32],
+    },
+    /// A validator attests the hash of the model it aggregated for `round`.
+    AttestCheckpoint {
+        task: u64,
+        round: u32,
+        model: BlobHash,
+    },
 }
 
 impl Action {
     /// Whether a linked hot key may sign this action on its cold account's behalf.
     pub fn allowed_for_hot_key(&self) -> bool {
-        matches!(self, Action::SetValidatorMoniker { .. })
+        matches!(
+            self,
+            Action::SetValidatorMoniker { .. }
+                | Action::VoteTask { .. }
+                | Action::SubmitUpdate { .. }
+                | Action::CommitScores { .. }
+                | Action::RevealScores { .. }
+                | Action::AttestCheckpoint { .. }
+        )
     }
 
     /// Short name for logs, receipts and errors.
@@ -47,6 +107,13 @@ impl Action {
             Action::LinkHotKey { .. } => "link_hot_key",
             Action::UnlinkHotKey { .. } => "unlink_hot_key",
             Action::SetValidatorMoniker { .. } => "set_validator_moniker",
+            Action::ProposeTask { .. } => "propose_task",
+            Action::VoteTask { .. } => "vote_task",
+            Action::JoinTask { .. } => "join_task",
+            Action::SubmitUpdate { .. } => "submit_update",
+            Action::CommitScores { .. } => "commit_scores",
+            Action::RevealScores { .. } => "reveal_scores",
+            Action::AttestCheckpoint { .. } => "attest_checkpoint",
         }
     }
 }
@@ -91,6 +158,64 @@ impl Write for Action {
                 validator.write(w);
                 write_string(moniker, w);
             }
+            Action::ProposeTask { spec } => {
+                6u8.write(w);
+                spec.write(w);
+            }
+            Action::VoteTask {
+                task,
+                validator,
+                approve,
+            } => {
+                7u8.write(w);
+                task.write(w);
+                validator.write(w);
+                approve.write(w);
+            }
+            Action::JoinTask { task, role, stake } => {
+                8u8.write(w);
+                task.write(w);
+                role.write(w);
+                stake.write(w);
+            }
+            Action::SubmitUpdate {
+                task,
+                round,
+                update,
+            } => {
+                9u8.write(w);
+                task.write(w);
+                round.write(w);
+                update.write(w);
+            }
+            Action::CommitScores {
+                task,
+                round,
+                commitment,
+            } => {
+                10u8.write(w);
+                task.write(w);
+                round.write(w);
+                commitment.write(w);
+            }
+            Action::RevealScores {
+                task,
+                round,
+                scores,
+                salt,
+            } => {
+                11u8.write(w);
+                task.write(w);
+                round.write(w);
+                scores.write(w);
+                salt.write(w);
+            }
+            Action::AttestCheckpoint { task, round, model } => {
+                12u8.write(w);
+                task.write(w);
+                round.write(w);
+                model.write(w);
+            }
         }
     }
 }
@@ -106,6 +231,12 @@ impl EncodeSize for Action {
             Action::SetValidatorMoniker { validator, moniker } => {
                 validator.encode_size() + moniker.as_bytes().to_vec().encode_size()
             }
+            Action::ProposeTask { spec } => spec.encode_size(),
+            Action::VoteTask { validator, .. } => 8 + validator.encode_size() + 1,
+            Action::JoinTask { .. } => 8 + 1 + 8,
+            Action::SubmitUpdate { .. } | Action::AttestCheckpoint { .. } => 8 + 4 + 32,
+            Action::CommitScores { commitment, .. } => 8 + 4 + commitment.encode_size(),
+            Action::RevealScores { scores, .. } => 8 + 4 + scores.encode_size() + 32,
         }
     }
 }
@@ -114,14 +245,64 @@ impl Read for Action {
     type Cfg = ();
     fn read_cfg(r: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
         Ok(match u8::read(r)? {
-            0 => Action::Transfer { to: PublicKey::read(r)?, amount: u64::read(r)? },
-            1 => Action::Bond { validator: PublicKey::read(r)?, amount: u64::read(r)? },
-            2 => Action::Unbond { validator: PublicKey::read(r)?, amount: u64::read(r)? },
-            3 => Action::LinkHotKey { hot: PublicKey::read(r)? },
-            4 => Action::UnlinkHotKey { hot: PublicKey::read(r)? },
+            0 => Action::Transfer {
+                to: PublicKey::read(r)?,
+                amount: u64::read(r)?,
+            },
+            1 => Action::Bond {
+                validator: PublicKey::read(r)?,
+                amount: u64::read(r)?,
+            },
+            2 => Action::Unbond {
+                validator: PublicKey::read(r)?,
+                amount: u64::read(r)?,
+            },
+            3 => Action::LinkHotKey {
+                hot: PublicKey::read(r)?,
+            },
+            4 => Action::UnlinkHotKey {
+                hot: PublicKey::read(r)?,
+            },
             5 => Action::SetValidatorMoniker {
                 validator: PublicKey::read(r)?,
                 moniker: read_string(r, limits::MEMO_MAX_BYTES)?,
+            },
+            6 => Action::ProposeTask {
+                spec: TaskSpec::read(r)?,
+            },
+            7 => Action::VoteTask {
+                task: u64::read(r)?,
+                validator: PublicKey::read(r)?,
+                approve: bool::read(r)?,
+            },
+            8 => Action::JoinTask {
+                task: u64::read(r)?,
+                role: Role::read(r)?,
+                stake: u64::read(r)?,
+            },
+            9 => Action::SubmitUpdate {
+                task: u64::read(r)?,
+                round: u32::read(r)?,
+                update: BlobHash::read(r)?,
+            },
+            10 => Action::CommitScores {
+                task: u64::read(r)?,
+                round: u32::read(r)?,
+                commitment: Digest::read(r)?,
+            },
+            11 => Action::RevealScores {
+                task: u64::read(r)?,
+                round: u32::read(r)?,
+                scores: Vec::<u16>::read_cfg(
+                    r,
+                    &(RangeCfg::new(0..=TRAINERS_PER_ROUND_MAX as usize), ()),
+                )?,
+                salt: <[u8; 32]>::read(r)?,
+            },
+            12 => Action::AttestCheckpoint {
+                task: u64::read(r)?,
+                round: u32::read(r)?,
+                model: BlobHash::read(r)?,
             },
             tag => return Err(CodecError::InvalidEnum(tag)),
         })
@@ -179,7 +360,10 @@ impl Transaction {
     /// Signs this transaction with `key` (which must be `self.signer`'s private key).
     pub fn sign(self, key: &PrivateKey) -> SignedTx {
         let signature = key.sign(TX_NAMESPACE, &self.encode());
-        SignedTx { tx: self, signature }
+        SignedTx {
+            tx: self,
+            signature,
+        }
     }
 }
 
@@ -206,7 +390,10 @@ impl EncodeSize for SignedTx {
 impl Read for SignedTx {
     type Cfg = ();
     fn read_cfg(r: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
-        Ok(SignedTx { tx: Transaction::read(r)?, signature: Signature::read(r)? })
+        Ok(SignedTx {
+            tx: Transaction::read(r)?,
+            signature: Signature::read(r)?,
+        })
     }
 }
 
@@ -227,14 +414,20 @@ impl SignedTx {
 
     /// Whether the signature is valid for the signer over the encoded body.
     pub fn verify_signature(&self) -> bool {
-        self.tx.signer.verify(TX_NAMESPACE, &self.tx.encode(), &self.signature)
+        self.tx
+            .signer
+            .verify(TX_NAMESPACE, &self.tx.encode(), &self.signature)
     }
 
     /// Decodes untrusted bytes, checking the size limit first.
     pub fn decode_bounded(bytes: &[u8]) -> Result<Self, TxDecodeError> {
         if bytes.len() > limits::TX_SIZE_MAX_BYTES {
-            return Err(TxDecodeError::TooLarge { size: bytes.len(), max: limits::TX_SIZE_MAX_BYTES });
+            return Err(TxDecodeError::TooLarge {
+                size: bytes.len(),
+                max: limits::TX_SIZE_MAX_BYTES,
+            });
         }
-        SignedTx::decode(commonware_codec::Copying(bytes)).map_err(|e| TxDecodeError::Malformed(e.to_string()))
+        SignedTx::decode(commonware_codec::Copying(bytes))
+            .map_err(|e| TxDecodeError::Malformed(e.to_string()))
     }
 }

@@ -4,6 +4,7 @@ mod block;
 mod flows;
 mod props;
 mod rejections;
+mod tasks;
 
 use cairn_state::State;
 use cairn_types::{

@@ -153,9 +153,34 @@ fn genesis_problems_are_named() {
     assert!(matches!(g.validate(), Err(GenesisError::Param { name: "epoch_length_blocks", .. })));
 }
 
+fn task_spec() -> cairn_types::TaskSpec {
+    cairn_types::TaskSpec {
+        model: "2nn".into(),
+        initial_model: [1; 32],
+        dataset: [2; 32],
+        validation_set: [3; 32],
+        rounds: 1,
+        trainers_per_round: 4,
+        local_epochs: 1,
+        batch_size: 10,
+        learning_rate_micro: 1,
+        rule: "multi-krum:1:2".parse().unwrap(),
+        accept_per_mille: 1,
+        min_trainer_stake: 1,
+        min_validator_stake: 1,
+        reward_pool: 1,
+        blob_max_bytes: 1,
+        review_blocks: 1,
+        commit_blocks: 1,
+        score_blocks: 1,
+        reveal_blocks: 1,
+        aggregate_blocks: 1,
+    }
+}
+
 proptest! {
     #[test]
-    fn every_transaction_round_trips_canonically(seed in 0u64..1_000, nonce: u64, fee: u64, amount: u64, tag in 0u8..6, moniker in "[a-z]{0,40}") {
+    fn every_transaction_round_trips_canonically(seed in 0u64..1_000, nonce: u64, fee: u64, amount: u64, tag in 0u8..13, moniker in "[a-z]{0,40}", scores in proptest::collection::vec(any::<u16>(), 0..64), round: u32, flag: bool) {
         let signer = key(seed);
         let other = key(seed + 1).public_key();
         let action = match tag {
@@ -164,7 +189,14 @@ proptest! {
             2 => Action::Unbond { validator: other, amount },
             3 => Action::LinkHotKey { hot: other },
             4 => Action::UnlinkHotKey { hot: other },
-            _ => Action::SetValidatorMoniker { validator: other, moniker },
+            5 => Action::SetValidatorMoniker { validator: other, moniker },
+            6 => Action::ProposeTask { spec: cairn_types::TaskSpec { model: moniker, rounds: round, reward_pool: amount, ..task_spec() } },
+            7 => Action::VoteTask { task: amount, validator: other, approve: flag },
+            8 => Action::JoinTask { task: amount, role: if flag { cairn_types::Role::Trainer } else { cairn_types::Role::Validator }, stake: fee },
+            9 => Action::SubmitUpdate { task: amount, round, update: [seed as u8; 32] },
+            10 => Action::CommitScores { task: amount, round, commitment: cairn_types::sha256(&[&seed.to_be_bytes()]) },
+            11 => Action::RevealScores { task: amount, round, scores, salt: [nonce as u8; 32] },
+            _ => Action::AttestCheckpoint { task: amount, round, model: [fee as u8; 32] },
         };
         let tx = Transaction { chain_id: "c".into(), signer: signer.public_key(), nonce, fee, action }.sign(&signer);
         let bytes = tx.encode();
