@@ -1,6 +1,7 @@
 //! `cairn`: run a node, manage keys, send transactions and query the chain.
 
 mod bench;
+mod fl;
 mod keys;
 mod node_cmd;
 mod query;
@@ -73,6 +74,38 @@ enum Command {
     Query {
         #[command(subcommand)]
         command: query::QueryCommand,
+    },
+    /// Run a whole federated-learning task on a fresh local dev chain (no flags needed).
+    Demo(fl::demo::DemoArgs),
+    /// Federated-learning tasks: list, show, rounds, propose, vote, join.
+    Task {
+        #[command(subcommand)]
+        command: fl::task_cmd::TaskCommand,
+        /// Key that signs (propose, vote, join).
+        #[arg(long, global = true, env = "CAIRN_FROM", value_name = "KEY")]
+        from: Option<String>,
+        #[command(flatten)]
+        password: keys::PasswordArgs,
+    },
+    /// Trainer daemon: train on your shard and submit an update every round of a task.
+    Train {
+        #[command(flatten)]
+        args: fl::task_cmd::RoleArgs,
+        /// Key that signs (a cold key, or a hot key linked to it).
+        #[arg(long, env = "CAIRN_FROM", value_name = "KEY")]
+        from: String,
+        #[command(flatten)]
+        password: keys::PasswordArgs,
+    },
+    /// Validator daemon: score, commit, reveal and attest the aggregate every round of a task.
+    Validate {
+        #[command(flatten)]
+        args: fl::task_cmd::RoleArgs,
+        /// Key that signs (a cold key, or a hot key linked to it).
+        #[arg(long, env = "CAIRN_FROM", value_name = "KEY")]
+        from: String,
+        #[command(flatten)]
+        password: keys::PasswordArgs,
     },
     /// Opt-in benchmarks (they take the whole machine while they run).
     Bench {
@@ -162,6 +195,32 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Bench { command: BenchCommand::Ledger(args) } => {
             bench::ledger(args)?;
+            Ok(0)
+        }
+        Command::Demo(args) => {
+            fl::demo::run(args)?;
+            Ok(0)
+        }
+        Command::Task { command, from, password } => {
+            let client = cairn_rpc::client::RpcClient::new(&cli.rpc);
+            let signer = || {
+                let from = from.clone().context("say which key signs: --from NAME or CAIRN_FROM")?;
+                keys::load_signer(&keystore, &from, &password)
+                    .with_context(|| format!("cannot load key '{from}' from {}", keystore.display()))
+            };
+            fl::task_cmd::run_task(command, &client, signer, cli.json)?;
+            Ok(0)
+        }
+        Command::Train { args, from, password } => {
+            let key = keys::load_signer(&keystore, &from, &password)
+                .with_context(|| format!("cannot load key '{from}' from {}", keystore.display()))?;
+            fl::task_cmd::train(args, &cairn_rpc::client::RpcClient::new(&cli.rpc), key)?;
+            Ok(0)
+        }
+        Command::Validate { args, from, password } => {
+            let key = keys::load_signer(&keystore, &from, &password)
+                .with_context(|| format!("cannot load key '{from}' from {}", keystore.display()))?;
+            fl::task_cmd::validate(args, &cairn_rpc::client::RpcClient::new(&cli.rpc), key)?;
             Ok(0)
         }
         Command::Query { command } => {

@@ -55,10 +55,37 @@ pub fn dev_home(dir: &Path, rpc_listen: SocketAddr, p2p_listen: SocketAddr) -> a
     if config_path.exists() {
         return Ok(config_path);
     }
+    let home = new_dev_home(dir, rpc_listen, p2p_listen, &[], "info")?;
+    Ok(home.config)
+}
+
+/// A freshly written single-validator dev home.
+pub struct DevHome {
+    pub config: PathBuf,
+    /// The validator's consensus key.
+    pub validator: PublicKey,
+    /// The funded account that operates the validator (also in the keystore as `dev`).
+    pub operator: PrivateKey,
+}
+
+/// Writes a new dev home in `dir` (which must not hold one): genesis with one validator, its
+/// operator and every key of `extra` funded, the validator key, and the operator in the
+/// keystore as `dev`.
+pub fn new_dev_home(
+    dir: &Path,
+    rpc_listen: SocketAddr,
+    p2p_listen: SocketAddr,
+    extra: &[PublicKey],
+    log: &str,
+) -> anyhow::Result<DevHome> {
+    let config_path = dir.join("node.toml");
+    if config_path.exists() {
+        bail!("{} already holds a node home", dir.display());
+    }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let validator = random_key();
     let operator = random_key();
-    let genesis = genesis_for("cairn-dev", &[(validator.clone(), operator.clone())], &[]);
+    let genesis = genesis_for("cairn-dev", &[(validator.clone(), operator.clone())], extra);
     genesis.save(&dir.join("genesis.json"))?;
     write_key_file(&dir.join("validator.key"), &validator)?;
     let keystore = cairn_keystore::Keystore::open(dir.join("keys"))?;
@@ -70,10 +97,14 @@ pub fn dev_home(dir: &Path, rpc_listen: SocketAddr, p2p_listen: SocketAddr) -> a
         p2p_listen,
         rpc_listen,
         bootstrappers: Vec::new(),
-        log: "info".into(),
+        log: log.into(),
     };
     config.save(&config_path)?;
-    Ok(config_path)
+    Ok(DevHome {
+        config: config_path,
+        validator: validator.public_key(),
+        operator,
+    })
 }
 
 /// `cairn testnet init`: configs, keys and a shared genesis for `n` validators on 127.0.0.1.

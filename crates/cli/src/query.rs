@@ -299,5 +299,27 @@ pub fn describe_action(action: &ActionView) -> String {
                 short(validator)
             )
         }
+        ActionView::ProposeTask { spec } => format!(
+            "propose task: {} for {} rounds, {} aggregation, pool {}",
+            spec.model, spec.rounds, spec.rule, spec.reward_pool
+        ),
+        ActionView::VoteTask { task, approve, .. } => {
+            format!("{} task {task}", if *approve { "approve" } else { "reject" })
+        }
+        ActionView::JoinTask { task, role, stake } => {
+            format!("join task {task} as {role} with stake {stake}")
+        }
+        ActionView::SubmitUpdate { task, round, update } => {
+            format!("submit update {} to task {task} round {round}", short(update))
+        }
+        ActionView::CommitScores { task, round, .. } => {
+            format!("commit scores for task {task} round {round}")
+        }
+        ActionView::RevealScores { task, round, scores, .. } => {
+            format!("reveal {} scores for task {task} round {round}", scores.len())
+        }
+        ActionView::AttestCheckpoint { task, round, model } => {
+            format!("attest checkpoint {} for task {task} round {round}", short(model))
+        }
     }
 }

@@ -6,10 +6,12 @@
 use crate::{
     Scheme,
     app::App,
+    blobs::{self, BlobService},
     chain::Chain,
     evidence::EvidenceReporter,
     finalizer, gossip,
 };
+use cairn_blobs::BlobStore;
 use cairn_state::State;
 use cairn_types::{Block, Digest, Genesis, PrivateKey, PublicKey};
 use commonware_broadcast::buffered;
@@ -45,14 +47,21 @@ pub mod channel {
     pub const BLOCKS: u64 = 3;
     pub const BACKFILL: u64 = 4;
     pub const TXS: u64 = 5;
+    /// Blob replication ([`crate::blobs`]); register it with
+    /// [`BLOB_CHANNEL_RATE_PER_SECOND`](crate::blobs::BLOB_CHANNEL_RATE_PER_SECOND).
+    pub const BLOBS: u64 = crate::blobs::BLOBS;
 }
 
 /// Messages per second each peer may send us on each channel. Sized well above what a block
 /// every ~100 ms needs, so the rate limiter never throttles finality (the commonware example's
 /// 10/s default caps it near 3 blocks/s); it still bounds a flooding peer.
 pub const CHANNEL_RATE_PER_SECOND: u32 = 2_000;
-/// Largest p2p message (a full block plus framing).
-pub const P2P_MESSAGE_SIZE_MAX_BYTES: u32 = (cairn_types::limits::BLOCK_SIZE_MAX_BYTES + 64 * 1024) as u32;
+/// Largest p2p message: a full block or a whole blob, whichever is larger, plus framing.
+pub const P2P_MESSAGE_SIZE_MAX_BYTES: u32 = {
+    let block = cairn_types::limits::BLOCK_SIZE_MAX_BYTES as u64;
+    let blob = blobs::BLOB_SIZE_MAX_BYTES;
+    (if block > blob { block } else { blob } + 64 * 1024) as u32
+};
 
 /// One epoch for the whole chain in this release: the validator set is fixed at genesis. The
 /// seam is here: a later release gives each epoch its own scheme from staking state (see
@@ -72,14 +81,17 @@ pub struct EngineConfig {
     pub leader_timeout: Duration,
     pub certification_timeout: Duration,
     pub timeout_retry: Duration,
+    /// The node's blob store (`<data_dir>/blobs` for a real node), shared with the RPC.
+    pub blob_store: Arc<BlobStore>,
 }
 
 impl EngineConfig {
-    pub fn new(signer: PrivateKey, genesis: Genesis, partition_prefix: String) -> Self {
+    pub fn new(signer: PrivateKey, genesis: Genesis, partition_prefix: String, blob_store: Arc<BlobStore>) -> Self {
         EngineConfig {
             signer,
             genesis,
             partition_prefix,
+            blob_store,
             leader_timeout: Duration::from_secs(2),
             certification_timeout: Duration::from_secs(3),
             timeout_retry: Duration::from_secs(5),
@@ -87,7 +99,7 @@ impl EngineConfig {
     }
 }
 
-/// The six p2p channels a validator uses.
+/// The seven p2p channels a validator uses.
 pub struct Channels<S, R> {
     pub votes: (S, R),
     pub certificates: (S, R),
@@ -95,6 +107,7 @@ pub struct Channels<S, R> {
     pub blocks: (S, R),
     pub backfill: (S, R),
     pub txs: (S, R),
+    pub blobs: (S, R),
 }
 
 /// What a running validator exposes to the RPC server and tests.
@@ -104,6 +117,8 @@ pub struct NodeHandle {
     pub marshal: MarshalMailbox<Scheme, Standard<Block>>,
     pub public_key: PublicKey,
     pub genesis_hash: Digest,
+    /// Blobs: the local store and replication to and from peers.
+    pub blobs: BlobService,
 }
 
 /// The genesis state, its validator set (sorted) and the genesis block.
@@ -308,5 +323,9 @@ where
         .child("tx_gossip_recv")
         .spawn(move |_| gossip::receive_loop(gossip_chain, tx_receiver));
 
-    NodeHandle { chain, marshal: marshal_mailbox, public_key: me, genesis_hash }
+    // Blob replication.
+    let (blob_actor, blobs) = blobs::Actor::new(context.child("blobs"), config.blob_store.clone(), channels.blobs);
+    context.child("blobs").spawn(move |_| blob_actor.run());
+
+    NodeHandle { chain, marshal: marshal_mailbox, public_key: me, genesis_hash, blobs }
 }

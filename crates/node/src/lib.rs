@@ -10,6 +10,7 @@
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 
 pub mod app;
+pub mod blobs;
 pub mod chain;
 pub mod config;
 pub mod engine;
@@ -19,6 +20,7 @@ pub mod gossip;
 pub mod mempool;
 pub mod rpc;
 pub mod run;
+pub mod task_views;
 
 /// The consensus signing scheme: ed25519, attributable (so equivocations are provable).
 pub type Scheme = commonware_consensus::simplex::scheme::ed25519::Scheme;

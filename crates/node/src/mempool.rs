@@ -96,7 +96,10 @@ impl Mempool {
         out
     }
 
-    /// Drops transactions a finalized block included, and any whose nonce is now stale.
+    /// Drops transactions a finalized block included, any whose nonce is now stale, and every
+    /// signer's pending run whose next transaction no longer validates against `state` (say,
+    /// a task action whose phase has closed): nothing queued behind it could execute, and
+    /// keeping it would block the signer's nonce forever.
     pub fn prune(&mut self, state: &State, included: &[SignedTx]) {
         for tx in included {
             if let Some(key) = self.by_hash.remove(&tx.hash()) {
@@ -112,6 +115,23 @@ impl Mempool {
             .cloned()
             .collect();
         for key in stale {
+            if let Some(tx) = self.by_sender.remove(&key) {
+                self.by_hash.remove(&tx.hash());
+            }
+        }
+        let mut dead: Vec<(PublicKey, u64)> = Vec::new();
+        let mut previous: Option<&PublicKey> = None;
+        let mut dead_signer = false;
+        for ((signer, nonce), tx) in &self.by_sender {
+            if previous != Some(signer) {
+                previous = Some(signer);
+                dead_signer = state.check_tx(tx).is_err();
+            }
+            if dead_signer {
+                dead.push((signer.clone(), *nonce));
+            }
+        }
+        for key in dead {
             if let Some(tx) = self.by_sender.remove(&key) {
                 self.by_hash.remove(&tx.hash());
             }
@@ -221,5 +241,51 @@ mod tests {
             .map(|t| (if t.tx.signer == key(1).public_key() { 1 } else { 2 }, t.tx.nonce))
             .collect();
         assert_eq!(left, vec![(1, 2)]);
+    }
+
+    #[test]
+    fn prune_drops_a_signer_run_whose_next_transaction_became_invalid() {
+        let mut state = state();
+        let mut pool = Mempool::default();
+        // Signer 2 queues a transfer it can afford now, then spends its balance elsewhere
+        // (a block from another node): the queued run can never execute.
+        let costly = |nonce| {
+            Transaction {
+                chain_id: "mp".into(),
+                signer: key(2).public_key(),
+                nonce,
+                fee: 1,
+                action: Action::Transfer { to: key(9).public_key(), amount: 900_000 },
+            }
+            .sign(&key(2))
+        };
+        pool.admit(&state, costly(0)).unwrap();
+        pool.admit(&state, tx(2, 1)).unwrap();
+        pool.admit(&state, tx(3, 0)).unwrap();
+        let elsewhere = Transaction {
+            chain_id: "mp".into(),
+            signer: key(2).public_key(),
+            nonce: 0,
+            fee: 1,
+            action: Action::Transfer { to: key(8).public_key(), amount: 500_000 },
+        }
+        .sign(&key(2));
+        // Same nonce, different bytes: it is not in the pool, so only the state sees it.
+        state.execute_block(1, &key(100).public_key(), &[elsewhere], &[]).unwrap();
+        // Signer 2's next nonce is 1 now; the pooled nonce-1 tx is valid: the run survives its
+        // stale head. Make the head invalid instead: spend the rest.
+        let drain = Transaction {
+            chain_id: "mp".into(),
+            signer: key(2).public_key(),
+            nonce: 1,
+            fee: 1,
+            action: Action::Transfer { to: key(8).public_key(), amount: 499_998 },
+        }
+        .sign(&key(2));
+        state.execute_block(2, &key(100).public_key(), &[drain], &[]).unwrap();
+        pool.admit(&state, costly(2)).unwrap_err();
+        pool.prune(&state, &[]);
+        assert_eq!(pool.len(), 1, "only signer 3's transaction is left");
+        assert!(pool.contains(&tx(3, 0).hash()));
     }
 }

@@ -14,6 +14,9 @@ use cairn_types::{Block, SignedTx, parse_digest, parse_public_key, to_hex};
 use commonware_consensus::types::Height;
 use commonware_runtime::Metrics;
 use std::sync::Arc;
+// Blobs.
+use cairn_blobs::{BlobError, BlobId};
+use cairn_rpc::api::BlobInfo;
 
 pub struct RpcBackend<E: Metrics> {
     node: NodeHandle,
@@ -148,6 +151,30 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
         Ok(view)
     }
 
+    // --- Tasks ---
+
+    async fn task(&self, id: u64) -> Result<Option<cairn_rpc::task_api::TaskView>, RpcError> {
+        let state = self.node.chain.lock().expect("chain lock").finalized();
+        Ok(state.task(id).as_ref().map(crate::task_views::task_view))
+    }
+
+    async fn tasks(&self) -> Result<Vec<cairn_rpc::task_api::TaskView>, RpcError> {
+        let state = self.node.chain.lock().expect("chain lock").finalized();
+        Ok(state.tasks().iter().map(crate::task_views::task_view).collect())
+    }
+
+    async fn task_rounds(
+        &self,
+        id: u64,
+    ) -> Result<Vec<cairn_rpc::task_api::RoundRecordView>, RpcError> {
+        let state = self.node.chain.lock().expect("chain lock").finalized();
+        Ok(state
+            .round_records(id)
+            .iter()
+            .map(|(round, r)| crate::task_views::round_record_view(id, *round, r))
+            .collect())
+    }
+
     async fn validators(&self) -> Result<Vec<ValidatorView>, RpcError> {
         let state = self.node.chain.lock().expect("chain lock").finalized();
         let active = state.active_validator_set();
@@ -188,5 +215,46 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
 
     async fn metrics(&self) -> Result<String, RpcError> {
         Ok(self.metrics.encode())
+    }
+
+    // --- Blobs ---
+
+    async fn put_blob(&self, bytes: Vec<u8>, expected: Option<String>) -> Result<BlobInfo, RpcError> {
+        let size = bytes.len() as u64;
+        let id = match expected {
+            Some(expected) => {
+                let expected = parse_blob_id(&expected)?;
+                self.node.blobs.put_expected(expected, bytes).await.map(|()| expected)
+            }
+            None => self.node.blobs.put(bytes).await,
+        }
+        .map_err(blob_error)?;
+        Ok(BlobInfo { id: id.to_hex(), size })
+    }
+
+    async fn get_blob(&self, id: String) -> Result<Option<Vec<u8>>, RpcError> {
+        self.node.blobs.get_or_fetch(parse_blob_id(&id)?).await.map_err(blob_error)
+    }
+
+    async fn has_blob(&self, id: String) -> Result<bool, RpcError> {
+        Ok(self.node.blobs.has(parse_blob_id(&id)?))
+    }
+}
+
+// --- Blobs ---
+
+fn parse_blob_id(id: &str) -> Result<BlobId, RpcError> {
+    id.parse().map_err(|e| bad("id", format!("is not a blob id: {e}")))
+}
+
+/// A blob store refusal as the RPC error a client can act on; faults are internal errors.
+fn blob_error(err: BlobError) -> RpcError {
+    match err {
+        BlobError::HashMismatch { expected, got } => {
+            RpcError::BlobHashMismatch { expected: expected.to_hex(), got: got.to_hex() }
+        }
+        BlobError::TooLarge { size, max } => RpcError::BlobTooLarge { size, max },
+        err @ BlobError::StoreFull { .. } => RpcError::BlobStoreFull { reason: err.to_string() },
+        err => RpcError::internal(err),
     }
 }

@@ -30,6 +30,8 @@ pub enum StartError {
     Bootstrapper { key: String, reason: String },
     #[error("this node's key {0} is not in the genesis validator set; it cannot validate")]
     NotAValidator(String),
+    #[error("cannot open the blob store: {0}")]
+    Blobs(#[from] cairn_blobs::BlobError),
 }
 
 /// Called once the RPC server listens (the CLI prints it).
@@ -56,6 +58,14 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
         path: config.data_dir.display().to_string(),
         source,
     })?;
+    // Blobs live beside the runtime's storage, as plain files named by their hash.
+    let blob_store = std::sync::Arc::new(cairn_blobs::BlobStore::open(
+        config.data_dir.join("blobs"),
+        cairn_blobs::BlobLimits {
+            blob_size_max_bytes: crate::blobs::BLOB_SIZE_MAX_BYTES,
+            ..cairn_blobs::BlobLimits::default()
+        },
+    )?);
     let runtime = cw_tokio::Config::new()
         .with_storage_directory(config.data_dir.join("storage"))
         .with_worker_threads(2);
@@ -91,9 +101,10 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
             blocks: network.register(channel::BLOCKS, quota),
             backfill: network.register(channel::BACKFILL, quota),
             txs: network.register(channel::TXS, quota),
+            blobs: network.register(channel::BLOBS, Quota::per_second(NZU32!(crate::blobs::BLOB_CHANNEL_RATE_PER_SECOND))),
         };
         network.start();
-        let engine_config = EngineConfig::new(signer, genesis, "cairn".to_string());
+        let engine_config = EngineConfig::new(signer, genesis, "cairn".to_string(), blob_store);
         let handle = engine::start(context.child("node"), engine_config, oracle.clone(), oracle, channels).await;
 
         let listener = match tokio::net::TcpListener::bind(config.rpc_listen).await {

@@ -101,6 +101,13 @@ pub enum ActionView {
     LinkHotKey { hot: String },
     UnlinkHotKey { hot: String },
     SetValidatorMoniker { validator: String, moniker: String },
+    ProposeTask { spec: crate::task_api::TaskSpecView },
+    VoteTask { task: u64, validator: String, approve: bool },
+    JoinTask { task: u64, role: String, stake: u64 },
+    SubmitUpdate { task: u64, round: u32, update: String },
+    CommitScores { task: u64, round: u32, commitment: String },
+    RevealScores { task: u64, round: u32, scores: Vec<u16>, salt: String },
+    AttestCheckpoint { task: u64, round: u32, model: String },
 }
 
 impl ActionView {
@@ -124,6 +131,57 @@ impl ActionView {
                 validator: to_hex(validator),
                 moniker: moniker.clone(),
             },
+            Action::ProposeTask { spec } => ActionView::ProposeTask {
+                spec: crate::task_api::TaskSpecView::from_spec(spec),
+            },
+            Action::VoteTask {
+                task,
+                validator,
+                approve,
+            } => ActionView::VoteTask {
+                task: *task,
+                validator: to_hex(validator),
+                approve: *approve,
+            },
+            Action::JoinTask { task, role, stake } => ActionView::JoinTask {
+                task: *task,
+                role: role.name().into(),
+                stake: *stake,
+            },
+            Action::SubmitUpdate {
+                task,
+                round,
+                update,
+            } => ActionView::SubmitUpdate {
+                task: *task,
+                round: *round,
+                update: to_hex(update),
+            },
+            Action::CommitScores {
+                task,
+                round,
+                commitment,
+            } => ActionView::CommitScores {
+                task: *task,
+                round: *round,
+                commitment: to_hex(commitment),
+            },
+            Action::RevealScores {
+                task,
+                round,
+                scores,
+                salt,
+            } => ActionView::RevealScores {
+                task: *task,
+                round: *round,
+                scores: scores.clone(),
+                salt: to_hex(salt),
+            },
+            Action::AttestCheckpoint { task, round, model } => ActionView::AttestCheckpoint {
+                task: *task,
+                round: *round,
+                model: to_hex(model),
+            },
         }
     }
 
@@ -136,6 +194,13 @@ impl ActionView {
             ActionView::LinkHotKey { .. } => "link_hot_key",
             ActionView::UnlinkHotKey { .. } => "unlink_hot_key",
             ActionView::SetValidatorMoniker { .. } => "set_validator_moniker",
+            ActionView::ProposeTask { .. } => "propose_task",
+            ActionView::VoteTask { .. } => "vote_task",
+            ActionView::JoinTask { .. } => "join_task",
+            ActionView::SubmitUpdate { .. } => "submit_update",
+            ActionView::CommitScores { .. } => "commit_scores",
+            ActionView::RevealScores { .. } => "reveal_scores",
+            ActionView::AttestCheckpoint { .. } => "attest_checkpoint",
         }
     }
 }
@@ -280,4 +345,14 @@ pub struct SubmitResult {
 /// Hex of a transaction's canonical encoding, as `cairn_submitTx` takes it.
 pub fn encode_tx_hex(tx: &SignedTx) -> String {
     to_hex(tx.encode())
+}
+
+// --- Blobs (`PUT /blobs`, `GET /blobs/{id}`, `cairn_hasBlob`) ---
+
+/// A stored blob: its id (BLAKE3 hash of the bytes, lower-case hex) and size in bytes. The
+/// answer to `PUT /blobs` and `PUT /blobs/{id}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlobInfo {
+    pub id: String,
+    pub size: u64,
 }

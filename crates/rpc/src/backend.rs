@@ -1,7 +1,7 @@
 //! The seam between the RPC server and the node.
 
 use crate::RpcError;
-use crate::api::{AccountProofView, AccountView, Receipt, Status, ValidatorView};
+use crate::api::{AccountProofView, AccountView, BlobInfo, Receipt, Status, ValidatorView};
 use cairn_types::Block;
 use std::future::Future;
 
@@ -52,4 +52,47 @@ pub trait Backend {
 
     /// Metrics in the Prometheus text format.
     fn metrics(&self) -> impl Future<Output = Result<String, RpcError>> + Send;
+
+    // --- Blobs (`PUT /blobs`, `GET /blobs/{id}`, `cairn_hasBlob`) ---
+    // Ids are canonical lower-case hex of a 32-byte BLAKE3 hash; `bytes` are at most
+    // [BLOB_BODY_MAX_BYTES](crate::BLOB_BODY_MAX_BYTES).
+
+    /// Stores `bytes` (and shares them with peers). With `expected`, bytes that do not hash to
+    /// it are [RpcError::BlobHashMismatch] and nothing is stored. Refusals:
+    /// [RpcError::BlobTooLarge], [RpcError::BlobStoreFull].
+    fn put_blob(
+        &self,
+        bytes: Vec<u8>,
+        expected: Option<String>,
+    ) -> impl Future<Output = Result<BlobInfo, RpcError>> + Send;
+
+    /// The bytes of blob `id`, verified against it; a node without it asks its peers first
+    /// (bounded wait). `None` when no one had it.
+    fn get_blob(
+        &self,
+        id: String,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, RpcError>> + Send;
+
+    /// Whether this node holds blob `id` locally (no peer is asked).
+    fn has_blob(&self, id: String) -> impl Future<Output = Result<bool, RpcError>> + Send;
+
+    // --- Tasks (`cairn_getTask`, `cairn_getTasks`, `cairn_getTaskRounds`) ---
+
+    /// Task `id` as of the latest finalized block.
+    fn task(
+        &self,
+        id: u64,
+    ) -> impl Future<Output = Result<Option<crate::task_api::TaskView>, RpcError>> + Send;
+
+    /// Every task, by id.
+    fn tasks(
+        &self,
+    ) -> impl Future<Output = Result<Vec<crate::task_api::TaskView>, RpcError>> + Send;
+
+    /// The scored rounds of task `id` (lineage, rewards, checkpoints), by round; empty when
+    /// the task is unknown or has none.
+    fn task_rounds(
+        &self,
+        id: u64,
+    ) -> impl Future<Output = Result<Vec<crate::task_api::RoundRecordView>, RpcError>> + Send;
 }

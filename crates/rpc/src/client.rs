@@ -5,6 +5,8 @@ use crate::api::{
     AccountProofView, AccountView, BlockView, Receipt, Status, SubmitResult, ValidatorView,
     encode_tx_hex,
 };
+use crate::{BLOB_BODY_MAX_BYTES, api::BlobInfo, server::BLOB_CONTENT_TYPE};
+use cairn_blobs::BlobId;
 use cairn_types::SignedTx;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -55,6 +57,20 @@ pub enum ClientError {
         "transaction {tx_hash} was not finalized within {waited_ms} ms; it may still be pending — check later with `cairn query tx {tx_hash}`"
     )]
     ReceiptTimeout { tx_hash: String, waited_ms: u64 },
+    // --- Blobs ---
+    /// Bytes from (or acknowledged by) the node do not hash to the blob id asked for.
+    #[error(
+        "blob {expected} from {url} hashes to {got}: refused — the node or the link corrupted it; try again, or another node"
+    )]
+    BlobHashMismatch {
+        url: String,
+        expected: String,
+        got: String,
+    },
+    #[error(
+        "{id:?} is not a blob id: {reason} — a blob id is the 64-hex-digit BLAKE3 hash of its bytes"
+    )]
+    InvalidBlobId { id: String, reason: String },
 }
 
 impl ClientError {
@@ -153,6 +169,20 @@ impl RpcClient {
 
     pub fn account_proof(&self, address: &str) -> Result<AccountProofView, ClientError> {
         self.call("cairn_getAccountProof", json!([address]))
+    }
+
+    /// Task `id` (a [ClientError] with the not-found code when unknown).
+    pub fn task(&self, id: u64) -> Result<crate::task_api::TaskView, ClientError> {
+        self.call("cairn_getTask", json!([id]))
+    }
+
+    pub fn tasks(&self) -> Result<Vec<crate::task_api::TaskView>, ClientError> {
+        self.call("cairn_getTasks", json!([]))
+    }
+
+    /// The scored rounds of task `id`.
+    pub fn task_rounds(&self, id: u64) -> Result<Vec<crate::task_api::RoundRecordView>, ClientError> {
+        self.call("cairn_getTaskRounds", json!([id]))
     }
 
     /// The node's metrics (Prometheus text).
@@ -266,6 +296,115 @@ impl RpcClient {
             .read_to_string()
             .map_err(unreachable)?;
         Ok((status, body))
+    }
+}
+
+// --- Blobs ---
+
+/// Longest wait for one blob upload or download: a node without the blob first asks its peers
+/// (a bounded wait of its own), and 32 MiB over a slow link takes a while.
+pub const CLIENT_BLOB_TIMEOUT_MS: u64 = 120_000;
+
+impl RpcClient {
+    /// Uploads `bytes` as a blob and returns its id (BLAKE3, lower-case hex). The id is
+    /// computed here and sent along (`PUT /blobs/{id}`), so the node stores exactly what was
+    /// hashed or refuses it.
+    pub fn put_blob(&self, bytes: &[u8]) -> Result<String, ClientError> {
+        let id = BlobId::of(bytes).to_hex();
+        let url = format!("{}/blobs/{id}", self.url);
+        let sent = self
+            .agent
+            .put(&url)
+            .config()
+            .timeout_global(Some(Duration::from_millis(CLIENT_BLOB_TIMEOUT_MS)))
+            .build()
+            .header("content-type", BLOB_CONTENT_TYPE)
+            .send(bytes);
+        let (status, body) = self.exchange(sent)?;
+        if status != 200 {
+            return Err(blob_http_error(&url, "PUT", status, &body));
+        }
+        let info: BlobInfo = serde_json::from_str(&body).map_err(|e| ClientError::Decode {
+            url: url.clone(),
+            method: "PUT /blobs".to_string(),
+            reason: e.to_string(),
+        })?;
+        if info.id != id {
+            return Err(ClientError::BlobHashMismatch {
+                url,
+                expected: id,
+                got: info.id,
+            });
+        }
+        Ok(id)
+    }
+
+    /// Downloads blob `id` and checks here that the bytes hash to it.
+    pub fn get_blob(&self, id: &str) -> Result<Vec<u8>, ClientError> {
+        let expected: BlobId = id.trim().parse().map_err(|e| ClientError::InvalidBlobId {
+            id: id.to_string(),
+            reason: format!("{e}"),
+        })?;
+        let url = format!("{}/blobs/{expected}", self.url);
+        let unreachable = |e: ureq::Error| ClientError::Unreachable {
+            url: self.url.clone(),
+            reason: describe_transport(e),
+        };
+        let mut response = self
+            .agent
+            .get(&url)
+            .config()
+            .timeout_global(Some(Duration::from_millis(CLIENT_BLOB_TIMEOUT_MS)))
+            .build()
+            .call()
+            .map_err(unreachable)?;
+        let status = response.status().as_u16();
+        let body = response.body_mut().with_config();
+        if status != 200 {
+            let text = body
+                .limit(CLIENT_RESPONSE_MAX_BYTES)
+                .read_to_string()
+                .map_err(unreachable)?;
+            return Err(blob_http_error(&url, "GET", status, &text));
+        }
+        let bytes = body
+            .limit(BLOB_BODY_MAX_BYTES as u64)
+            .read_to_vec()
+            .map_err(unreachable)?;
+        let got = BlobId::of(&bytes);
+        if got != expected {
+            return Err(ClientError::BlobHashMismatch {
+                url,
+                expected: expected.to_hex(),
+                got: got.to_hex(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Whether the node holds blob `id` itself (`cairn_hasBlob`; peers are not asked).
+    pub fn has_blob(&self, id: &str) -> Result<bool, ClientError> {
+        self.call("cairn_hasBlob", json!([id]))
+    }
+}
+
+/// A blob route's error answer: its JSON error object when it has one, else the raw body.
+fn blob_http_error(url: &str, verb: &str, status: u16, body: &str) -> ClientError {
+    #[derive(Deserialize)]
+    struct Answer {
+        error: ReplyError,
+    }
+    match serde_json::from_str::<Answer>(body) {
+        Ok(answer) => ClientError::Rpc {
+            method: format!("{verb} {url}"),
+            code: answer.error.code,
+            message: answer.error.message,
+        },
+        Err(_) => ClientError::Http {
+            url: url.to_string(),
+            status,
+            body: quote(body),
+        },
     }
 }
 

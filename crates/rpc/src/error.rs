@@ -14,6 +14,12 @@ pub const CODE_INTERNAL: i64 = -32603;
 pub const CODE_TX_REJECTED: i64 = -32000;
 /// Cairn error code: the requested block, account proof, ... does not exist.
 pub const CODE_NOT_FOUND: i64 = -32001;
+/// Cairn error code: blob bytes do not hash to the id they were sent under.
+pub const CODE_BLOB_HASH_MISMATCH: i64 = -32010;
+/// Cairn error code: a blob is over the size limit.
+pub const CODE_BLOB_TOO_LARGE: i64 = -32011;
+/// Cairn error code: the node's blob store is full.
+pub const CODE_BLOB_STORE_FULL: i64 = -32012;
 
 /// Why a JSON-RPC request failed. Backends return [RpcError::TxRejected], [RpcError::NotFound]
 /// and [RpcError::Internal]; the server produces the others.
@@ -35,6 +41,16 @@ pub enum RpcError {
     NotFound { what: String },
     #[error("internal error: {reason}")]
     Internal { reason: String },
+    // --- Blobs ---
+    /// Blob bytes hash to `got`, not to the id `expected` they were sent under (hex ids).
+    #[error("blob bytes hash to {got}, not to the id {expected} they were sent under")]
+    BlobHashMismatch { expected: String, got: String },
+    /// A blob of `size` bytes is over the limit of `max` bytes.
+    #[error("blob of {size} bytes is over the limit of {max} bytes")]
+    BlobTooLarge { size: u64, max: u64 },
+    /// The node's blob store cannot take the blob (the reason says how full it is).
+    #[error("blob store full: {reason}")]
+    BlobStoreFull { reason: String },
 }
 
 impl RpcError {
@@ -48,6 +64,9 @@ impl RpcError {
             RpcError::TxRejected { .. } => CODE_TX_REJECTED,
             RpcError::NotFound { .. } => CODE_NOT_FOUND,
             RpcError::Internal { .. } => CODE_INTERNAL,
+            RpcError::BlobHashMismatch { .. } => CODE_BLOB_HASH_MISMATCH,
+            RpcError::BlobTooLarge { .. } => CODE_BLOB_TOO_LARGE,
+            RpcError::BlobStoreFull { .. } => CODE_BLOB_STORE_FULL,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod backend;
 pub mod client;
 pub mod error;
 pub mod server;
+pub mod task_api;
 
 pub use backend::Backend;
 pub use client::{ClientError, RpcClient};
@@ -22,3 +23,7 @@ pub use server::{router, serve, serve_with_shutdown};
 pub const RPC_BODY_MAX_BYTES: usize = 1024 * 1024;
 /// Most requests in one JSON-RPC batch.
 pub const RPC_BATCH_MAX: usize = 100;
+/// Largest blob body `PUT /blobs` accepts (and `GET /blobs/{id}` can return): room for a
+/// small model's weights or one FL update. Separate from [RPC_BODY_MAX_BYTES] because blobs
+/// travel as raw bytes, never inside JSON.
+pub const BLOB_BODY_MAX_BYTES: usize = 32 * 1024 * 1024;

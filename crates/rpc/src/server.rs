@@ -6,14 +6,19 @@
 //! [RPC_BODY_MAX_BYTES], which is refused with HTTP 413 before it is read.
 
 use crate::api::{BlockView, SubmitResult};
+use crate::{BLOB_BODY_MAX_BYTES, api::BlobInfo};
 use crate::{Backend, RPC_BATCH_MAX, RPC_BODY_MAX_BYTES, RpcError};
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::Path;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
+use axum::http::HeaderMap;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::put;
 use axum::routing::{get, post};
+use cairn_blobs::BlobId;
 use cairn_types::{Block, SignedTx, limits, parse_digest, parse_public_key, to_hex};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
@@ -33,6 +38,12 @@ pub const METHODS: &[(&str, &[&str])] = &[
     ("cairn_getAccount", &["address"]),
     ("cairn_getValidators", &[]),
     ("cairn_getAccountProof", &["address"]),
+    // Blobs.
+    ("cairn_hasBlob", &["id"]),
+    // Tasks.
+    ("cairn_getTask", &["id"]),
+    ("cairn_getTasks", &[]),
+    ("cairn_getTaskRounds", &["id"]),
 ];
 
 /// The RPC's routes over `backend`.
@@ -42,6 +53,8 @@ pub fn router<B: Backend + Clone + Send + Sync + 'static>(backend: B) -> Router 
         .route("/metrics", get(metrics::<B>))
         .route("/health", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(RPC_BODY_MAX_BYTES))
+        // After the 1 MiB layer: the blob routes carry their own, larger limit.
+        .merge(blob_routes::<B>())
         .with_state(backend)
 }
 
@@ -237,6 +250,21 @@ async fn dispatch<B: Backend + Sync>(
         "cairn_getAccount" => to_json(backend.account(parse_address(next())?).await?),
         "cairn_getValidators" => to_json(backend.validators().await?),
         "cairn_getAccountProof" => to_json(backend.account_proof(parse_address(next())?).await?),
+        // Blobs.
+        "cairn_hasBlob" => to_json(backend.has_blob(parse_blob_id_arg(next())?).await?),
+        // Tasks.
+        "cairn_getTask" => {
+            let id = parse_height(next())?;
+            match backend.task(id).await? {
+                Some(task) => to_json(task),
+                None => Err(RpcError::not_found(format!("task {id}"))),
+            }
+        }
+        "cairn_getTasks" => to_json(backend.tasks().await?),
+        "cairn_getTaskRounds" => {
+            let id = parse_height(next())?;
+            to_json(backend.task_rounds(id).await?)
+        }
         _ => unreachable!("every entry of METHODS has a branch"),
     }
 }
@@ -348,4 +376,150 @@ fn parse_tx(arg: Arg) -> Result<Vec<u8>, RpcError> {
     SignedTx::decode_bounded(&bytes)
         .map_err(|e| RpcError::invalid_param(arg.0, format!("is not a signed transaction: {e}")))?;
     Ok(bytes)
+}
+
+// --- Blobs: `PUT /blobs`, `PUT /blobs/{id}`, `GET /blobs/{id}` ---
+//
+// Blobs travel as raw bytes (never hex inside JSON), under their own body limit
+// [BLOB_BODY_MAX_BYTES]. Errors are JSON `{"error": {"code", "message", "data"?}}` with an HTTP
+// status that says what happened: 400 (malformed id, hash mismatch), 404 (no one has the
+// blob), 413 (over the limit), 507 (store full), 500 (node fault).
+
+/// Content type of a blob's bytes in `GET /blobs/{id}`.
+pub const BLOB_CONTENT_TYPE: &str = "application/octet-stream";
+
+/// The blob routes, each with the blob body limit.
+fn blob_routes<B: Backend + Clone + Send + Sync + 'static>() -> Router<B> {
+    Router::new()
+        .route("/blobs", put(put_blob::<B>))
+        .route("/blobs/{id}", put(put_blob_with_id::<B>).get(get_blob::<B>))
+        .layer(DefaultBodyLimit::max(BLOB_BODY_MAX_BYTES))
+}
+
+/// `PUT /blobs`: stores the body under its own hash.
+async fn put_blob<B: Backend + Clone + Send + Sync + 'static>(
+    State(backend): State<B>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let stored = match blob_body(&headers, body) {
+        Ok(bytes) => backend.put_blob(bytes, None).await,
+        Err(e) => Err(e),
+    };
+    blob_stored_reply(stored)
+}
+
+/// `PUT /blobs/{id}`: stores the body only if it hashes to `id`.
+async fn put_blob_with_id<B: Backend + Clone + Send + Sync + 'static>(
+    State(backend): State<B>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let checked = parse_blob_id("id", &id).and_then(|expected| {
+        let bytes = blob_body(&headers, body)?;
+        let got = BlobId::of(&bytes);
+        if got != expected {
+            return Err(RpcError::BlobHashMismatch {
+                expected: expected.to_hex(),
+                got: got.to_hex(),
+            });
+        }
+        Ok((expected, bytes))
+    });
+    let stored = match checked {
+        Ok((expected, bytes)) => backend.put_blob(bytes, Some(expected.to_hex())).await,
+        Err(e) => Err(e),
+    };
+    blob_stored_reply(stored)
+}
+
+/// `GET /blobs/{id}`: the blob's bytes, from this node or (after a bounded wait) its peers.
+async fn get_blob<B: Backend + Clone + Send + Sync + 'static>(
+    State(backend): State<B>,
+    Path(id): Path<String>,
+) -> Response {
+    let id = match parse_blob_id("id", &id) {
+        Ok(id) => id,
+        Err(e) => return blob_error_reply(&e),
+    };
+    match backend.get_blob(id.to_hex()).await {
+        Ok(Some(bytes)) => ([(header::CONTENT_TYPE, BLOB_CONTENT_TYPE)], bytes).into_response(),
+        Ok(None) => blob_error_reply(&RpcError::not_found(format!(
+            "blob {id} (neither this node nor its peers hold it)"
+        ))),
+        Err(e) => blob_error_reply(&e),
+    }
+}
+
+/// The request body as blob bytes, or why it was refused (over the limit: 413).
+fn blob_body(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Vec<u8>, RpcError> {
+    match body {
+        Ok(bytes) => Ok(Vec::from(bytes)),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            // The declared length when there is one; else all we know is "over the limit".
+            let declared = headers
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let max = BLOB_BODY_MAX_BYTES as u64;
+            Err(RpcError::BlobTooLarge {
+                size: declared.unwrap_or(max + 1),
+                max,
+            })
+        }
+        Err(rejection) => Err(RpcError::InvalidRequest {
+            reason: format!("blob body refused: {}", rejection.body_text()),
+        }),
+    }
+}
+
+fn blob_stored_reply(stored: Result<BlobInfo, RpcError>) -> Response {
+    match stored {
+        Ok(info) => axum::Json(info).into_response(),
+        Err(e) => blob_error_reply(&e),
+    }
+}
+
+/// A blob route's error: the HTTP status that fits, and the JSON error object.
+fn blob_error_reply(error: &RpcError) -> Response {
+    let status = match error {
+        RpcError::Parse { .. }
+        | RpcError::InvalidRequest { .. }
+        | RpcError::InvalidParams { .. }
+        | RpcError::BlobHashMismatch { .. } => StatusCode::BAD_REQUEST,
+        RpcError::NotFound { .. } => StatusCode::NOT_FOUND,
+        RpcError::BlobTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        RpcError::BlobStoreFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let mut object = json!({ "code": error.code(), "message": error.to_string() });
+    match error {
+        RpcError::InvalidParams { param, .. } => object["data"] = json!({ "param": param }),
+        RpcError::BlobHashMismatch { expected, got } => {
+            object["data"] = json!({ "expected": expected, "got": got });
+        }
+        RpcError::BlobTooLarge { size, max } => {
+            object["data"] = json!({ "size": size, "max": max });
+        }
+        _ => {}
+    }
+    (status, axum::Json(json!({ "error": object }))).into_response()
+}
+
+/// A blob id (64 hex digits, any case, optional `0x`).
+fn parse_blob_id(param: &str, text: &str) -> Result<BlobId, RpcError> {
+    let trimmed = text.trim();
+    let hex = trimmed.strip_prefix("0x").unwrap_or(trimmed);
+    hex.parse()
+        .map_err(|e| RpcError::invalid_param(param, format!("is not a blob id: {e}")))
+}
+
+/// A blob id parameter of a JSON-RPC method, in canonical hex.
+fn parse_blob_id_arg(arg: Arg) -> Result<String, RpcError> {
+    let text = parse_string(&arg, "a blob id of 64 hex characters")?;
+    Ok(parse_blob_id(arg.0, text)?.to_hex())
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the Cairn node on commonware's deterministic runtime and simulated
 //! network: whole networks of real engines, seeded, replayable.
 
+mod blobs;
 mod faults;
 mod sim;
 

@@ -9,6 +9,8 @@ use commonware_runtime::{Clock, Handle, Quota, Spawner, Supervisor as _, determi
 use commonware_utils::{NZU32, NZUsize, probability};
 use futures::channel::oneshot;
 use std::time::Duration;
+use cairn_blobs::{BlobLimits, BlobStore};
+use std::sync::Arc;
 
 pub const CHAIN_ID: &str = "cairn-sim";
 pub const FUNDED: u64 = 1_000_000_000;
@@ -106,6 +108,8 @@ pub async fn start_validator(
     ] {
         reg.push(control.register(ch, quota).await.expect("register channel"));
     }
+    let blob_quota = Quota::per_second(NZU32!(cairn_node::blobs::BLOB_CHANNEL_RATE_PER_SECOND));
+    reg.push(control.register(channel::BLOBS, blob_quota).await.expect("register channel"));
     let mut reg = reg.into_iter();
     let channels = Channels {
         votes: reg.next().unwrap(),
@@ -114,8 +118,12 @@ pub async fn start_validator(
         blocks: reg.next().unwrap(),
         backfill: reg.next().unwrap(),
         txs: reg.next().unwrap(),
+        blobs: reg.next().unwrap(),
     };
-    let config = EngineConfig::new(key, genesis, format!("node-{}", to_hex(&me)));
+    // Blobs are real files: each incarnation gets a fresh directory, removed with the task.
+    let blob_dir = tempfile::tempdir().expect("blob directory");
+    let blob_store = BlobStore::open(blob_dir.path(), BlobLimits::default()).expect("blob store opens");
+    let config = EngineConfig::new(key, genesis, format!("node-{}", to_hex(&me)), Arc::new(blob_store));
     let manager = oracle.manager();
     let (sender, receiver) = oneshot::channel();
     let task = context
@@ -123,6 +131,7 @@ pub async fn start_validator(
         .with_attribute("key", &me)
         .with_attribute("incarnation", incarnation)
         .spawn(move |ctx| async move {
+            let _blob_dir = blob_dir;
             let handle = engine::start(ctx, config, manager, control, channels).await;
             let _ = sender.send(handle);
             futures::future::pending::<()>().await;

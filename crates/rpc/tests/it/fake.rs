@@ -1,6 +1,8 @@
 //! An in-memory node: enough chain logic to exercise every RPC method through real HTTP.
 //! Each accepted transaction is finalized at once in a block of its own.
 
+use cairn_blobs::BlobId;
+use cairn_rpc::api::BlobInfo;
 use cairn_rpc::api::{
     AccountProofView, AccountView, ActionView, DelegationView, Receipt, Status, TxStatus,
     ValidatorView,
@@ -16,6 +18,7 @@ pub const CHAIN_ID: &str = "cairn-test";
 #[derive(Clone)]
 pub struct FakeNode {
     state: Arc<Mutex<State>>,
+    blobs: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
 }
 
 struct State {
@@ -51,6 +54,7 @@ impl FakeNode {
         };
         FakeNode {
             state: Arc::new(Mutex::new(state)),
+            blobs: Arc::default(),
         }
     }
 
@@ -148,6 +152,20 @@ impl State {
     }
 }
 
+// --- Blobs ---
+
+/// Largest total of blob bytes the fake holds (to exercise "store full").
+pub const FAKE_BLOB_STORE_MAX_BYTES: u64 = 3 * 1024 * 1024;
+
+impl FakeNode {
+    /// Flips a byte of a stored blob, as a faulty node or link would (the client must notice).
+    pub fn corrupt_blob(&self, id: &str) {
+        let mut blobs = self.blobs.lock().expect("fake blobs lock");
+        let bytes = blobs.get_mut(id).expect("blob to corrupt is stored");
+        bytes[0] ^= 0xff;
+    }
+}
+
 impl Backend for FakeNode {
     async fn status(&self) -> Result<Status, RpcError> {
         Ok(self.with(|s| {
@@ -238,6 +256,62 @@ impl Backend for FakeNode {
                 height: last.height,
             })
         })
+    }
+
+    async fn put_blob(
+        &self,
+        bytes: Vec<u8>,
+        expected: Option<String>,
+    ) -> Result<BlobInfo, RpcError> {
+        let id = BlobId::of(&bytes).to_hex();
+        if let Some(expected) = expected
+            && expected != id
+        {
+            return Err(RpcError::BlobHashMismatch { expected, got: id });
+        }
+        let mut blobs = self.blobs.lock().expect("fake blobs lock");
+        let total: u64 = blobs.values().map(|b| b.len() as u64).sum();
+        let size = bytes.len() as u64;
+        if !blobs.contains_key(&id) && total + size > FAKE_BLOB_STORE_MAX_BYTES {
+            let reason =
+                format!("{total} bytes stored + {size} new exceed {FAKE_BLOB_STORE_MAX_BYTES}");
+            return Err(RpcError::BlobStoreFull { reason });
+        }
+        blobs.insert(id.clone(), bytes);
+        Ok(BlobInfo { id, size })
+    }
+
+    async fn get_blob(&self, id: String) -> Result<Option<Vec<u8>>, RpcError> {
+        Ok(self
+            .blobs
+            .lock()
+            .expect("fake blobs lock")
+            .get(&id)
+            .cloned())
+    }
+
+    async fn has_blob(&self, id: String) -> Result<bool, RpcError> {
+        Ok(self
+            .blobs
+            .lock()
+            .expect("fake blobs lock")
+            .contains_key(&id))
+    }
+
+    // The fake runs no task state machine: it knows no tasks (the node's tests cover tasks).
+    async fn task(&self, _id: u64) -> Result<Option<cairn_rpc::task_api::TaskView>, RpcError> {
+        Ok(None)
+    }
+
+    async fn tasks(&self) -> Result<Vec<cairn_rpc::task_api::TaskView>, RpcError> {
+        Ok(Vec::new())
+    }
+
+    async fn task_rounds(
+        &self,
+        _id: u64,
+    ) -> Result<Vec<cairn_rpc::task_api::RoundRecordView>, RpcError> {
+        Ok(Vec::new())
     }
 
     async fn metrics(&self) -> Result<String, RpcError> {

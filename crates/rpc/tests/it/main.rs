@@ -1,5 +1,6 @@
 //! The RPC server over a fake node, driven through real HTTP by the real client.
 
+mod blobs;
 mod fake;
 
 use cairn_rpc::api::{ActionView, TxStatus};
@@ -21,6 +22,8 @@ struct Harness {
     client: RpcClient,
     alice: PrivateKey,
     node_key: PrivateKey,
+    /// The fake behind the server (shared state), for tests that poke it directly.
+    node: FakeNode,
 }
 
 /// Starts the server on an ephemeral port, on its own runtime thread, over a fresh fake node.
@@ -33,13 +36,14 @@ fn start() -> Harness {
         .set_nonblocking(true)
         .expect("non-blocking listener");
     let url = format!("http://{}", listener.local_addr().expect("local address"));
+    let served = node.clone();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build();
         runtime.expect("tokio runtime").block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            serve(listener, router(node)).await.expect("server runs");
+            serve(listener, router(served)).await.expect("server runs");
         });
     });
     Harness {
@@ -47,6 +51,7 @@ fn start() -> Harness {
         url,
         alice,
         node_key,
+        node,
     }
 }
 
@@ -472,4 +477,14 @@ fn batch_over_the_limit_is_refused() {
     let (status, reply) = h.post_raw(batch.to_string());
     assert_eq!(status, 200);
     assert_eq!(reply["error"]["code"], CODE_INVALID_REQUEST, "{reply}");
+}
+
+#[test]
+fn an_unknown_task_is_not_found_and_the_task_list_is_empty() {
+    let h = start();
+    let err = h.client.task(7).unwrap_err();
+    assert_eq!(err.rpc_code(), Some(CODE_NOT_FOUND), "{err}");
+    assert!(err.to_string().contains("task 7"), "{err}");
+    assert!(h.client.tasks().unwrap().is_empty());
+    assert!(h.client.task_rounds(7).unwrap().is_empty());
 }
