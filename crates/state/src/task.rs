@@ -1108,7 +1108,18 @@ impl State {
             .map(|(id, _)| *id)
             .collect();
         for id in ids {
-            self.advance_task(id, height)?;
+            let mark = self.journal_mark();
+            if self.advance_task(id, height).is_err() {
+                // A round that cannot be closed normally (an arithmetic bound, a consensus
+                // error) must not halt the chain: undo its partial writes and close the round
+                // without a checkpoint, so the task moves on. Only if even that fails is the
+                // error the block's.
+                self.rollback_to(mark);
+                let round = self.tasks.get(&id).and_then(|t| t.round.as_ref()).map(|r| r.index);
+                if let Some(round) = round {
+                    self.close_round(id, round, None, height)?;
+                }
+            }
         }
         Ok(())
     }
@@ -1283,7 +1294,9 @@ impl State {
                 0
             };
             let member = t.trainers.get_mut(&s.trainer).ok_or(overflow("trainer"))?;
-            let penalty = if c == 0 {
+            // Zero consensus is a verdict only when validators revealed; silence is not the
+            // trainer's fault.
+            let penalty = if c == 0 && out.is_some() {
                 bps(member.stake, TRAINER_PENALTY_BPS)
             } else {
                 0

@@ -3,6 +3,7 @@
 
 mod blobs;
 mod faults;
+mod fl_task;
 mod sim;
 
 use cairn_node::Scheme;

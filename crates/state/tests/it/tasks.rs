@@ -803,3 +803,19 @@ fn a_rejected_block_leaves_tasks_untouched() {
             .is_empty()
     );
 }
+
+#[test]
+fn when_no_validator_reveals_trainers_are_not_penalized() {
+    let mut net = Net::new();
+    let id = net.running_task();
+    net.submit_all(id, 0, &updates());
+    net.commit(id, 0, &honest_scores());
+    // Nobody reveals: the reveal phase runs to its deadline.
+    net.idle(5);
+    let record = net.state.round_record(id, 0).unwrap();
+    assert!(record.outcomes.iter().all(|o| o.penalty == 0 && !o.accepted && o.reward == 0));
+    assert!(record.validators.iter().all(|v| !v.revealed && v.penalty == 100));
+    assert_eq!(record.checkpoint, None);
+    assert_eq!(net.phase(id), Some((1, Phase::Submit)));
+    assert_eq!(net.held(), net.state.total_supply());
+}
