@@ -118,6 +118,8 @@ enum Command {
 enum BenchCommand {
     /// Validator processes on 127.0.0.1 under signed-transfer load: tx/s and finality latency.
     Ledger(bench::LedgerBenchArgs),
+    /// The same federated training with and without the chain: accuracy gap and overhead.
+    Fl(fl::bench::FlBenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -195,6 +197,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Bench { command: BenchCommand::Ledger(args) } => {
             bench::ledger(args)?;
+            Ok(0)
+        }
+        Command::Bench { command: BenchCommand::Fl(args) } => {
+            fl::bench::run(args)?;
             Ok(0)
         }
         Command::Demo(args) => {

@@ -109,6 +109,20 @@ pub struct RoundReport {
     pub eval_ms: u64,
 }
 
+/// Every client's shard of `train` under `cfg` (what [`run_federation`] trains on; exposed so
+/// a run through the chain can use the very same partition).
+pub fn federation_shards(cfg: &FederationConfig, train: &Dataset) -> Result<Vec<Dataset>, FlError> {
+    Ok(partition_indices(
+        train,
+        &cfg.partition,
+        cfg.clients,
+        Rng::derive(cfg.seed, STREAM_PARTITION).next_u64(),
+    )?
+    .iter()
+    .map(|p| subset(train, p))
+    .collect())
+}
+
 /// Runs a federation from [`initial_model`]`(spec, seed)`, calling `on_round` after each
 /// round, and returns every round's report.
 pub fn run_federation(
@@ -137,15 +151,7 @@ pub fn run_federation_from(
     if test.is_empty() {
         return Err(FlError::EmptyDataset { what: "test" });
     }
-    let shards: Vec<Dataset> = partition_indices(
-        train,
-        &cfg.partition,
-        cfg.clients,
-        Rng::derive(cfg.seed, STREAM_PARTITION).next_u64(),
-    )?
-    .iter()
-    .map(|p| subset(train, p))
-    .collect();
+    let shards = federation_shards(cfg, train)?;
     let started = Instant::now();
     let mut global = initial;
     let mut reports = Vec::new();

@@ -32,7 +32,10 @@ pub use attack::{Attack, attacked_update};
 pub use convert::{FRAC_BITS, check_layout, initial_model, to_fixed, to_float};
 pub use data::{Partition, demo_dataset, load_mnist, shard, shard_with, subset};
 pub use error::FlError;
-pub use federation::{FederationConfig, RoundReport, run_federation, run_federation_from};
+pub use federation::{
+    FederationConfig, RoundReport, client_seed, federation_shards, run_federation,
+    run_federation_from,
+};
 pub use score::{ScoreConfig, Verdict, score_updates, try_score_updates};
 pub use spec::ModelSpec;
 pub use train::{Eval, evaluate_fixed, local_train};

@@ -51,6 +51,12 @@ pub struct DemoArgs {
     /// Local epochs per round.
     #[arg(long, default_value_t = 1)]
     pub epochs: u32,
+    /// Local mini-batch size.
+    #[arg(long, default_value_t = 10)]
+    pub batch: u32,
+    /// Local learning rate × 10⁶.
+    #[arg(long, default_value_t = 50_000)]
+    pub lr_micro: u32,
     /// Directory for the node and the roles' state (default: a fresh temporary directory).
     #[arg(long)]
     pub home: Option<PathBuf>,
@@ -65,7 +71,37 @@ struct Role {
     attack: Option<Attack>,
 }
 
+/// One closed round as the demo saw it.
+pub struct RoundRow {
+    pub round: u32,
+    /// Test accuracy of the checkpoint (None: the round closed without one).
+    pub accuracy_ppm: Option<u32>,
+    /// When the round closed, ms after the task was approved (observed by polling).
+    pub closed_ms: u64,
+}
+
+/// What a run produced.
+pub struct Outcome {
+    pub rounds: Vec<RoundRow>,
+    pub final_accuracy_ppm: u32,
+}
+
+/// Knobs `cairn bench fl` sets to compare a chain run with a chain-free one.
+#[derive(Default)]
+pub struct Overrides {
+    /// Trainer i trains on `shards[i]` instead of an IID shard of its own.
+    pub shards: Option<Vec<cairn_fl::Dataset>>,
+    /// Seed local training like [cairn_fl::client_seed] with this base.
+    pub seed_base: Option<u64>,
+    /// Print only the round table (no banner, no summary).
+    pub quiet: bool,
+}
+
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
+    run_with(args, Overrides::default()).map(|_| ())
+}
+
+pub fn run_with(args: DemoArgs, overrides: Overrides) -> anyhow::Result<Outcome> {
     let trainers_total = args.trainers + args.attackers;
     if args.trainers == 0 || args.validators == 0 {
         bail!("the demo needs at least one honest trainer and one validator");
@@ -93,7 +129,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         .home
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join(format!("cairn-demo-{}", std::process::id())));
-    println!("cairn demo: a federated-learning task trained, scored and aggregated on chain");
+    let quiet = overrides.quiet;
+    let banner = |line: String| {
+        if !quiet {
+            println!("{line}");
+        }
+    };
+    banner("cairn demo: a federated-learning task trained, scored and aggregated on chain".into());
     println!(
         "  data:       {}",
         match &source {
@@ -139,26 +181,18 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         .collect();
     funded.push(proposer.public_key());
 
-    // 1. A one-node dev chain in this process.
-    let any = "127.0.0.1:0".parse().context("listen address")?;
-    let dev = super::super::node_cmd::new_dev_home(&home, any, any, &funded, "warn")?;
-    let url = start_node(&dev.config)?;
-    println!("  node:       {url} (home {})", home.display());
-    let client = RpcClient::new(&url);
-
-    // 2. The task: initial model and data commitments on chain, pool escrowed.
+    // 1. The task: initial model and data commitments (checked before anything starts).
     let initial = cairn_fl::initial_model(&spec, 0)?;
-    let initial_id = super::upload_model(&client, &initial)?;
     let task_spec = TaskSpec {
         model: spec.to_string(),
-        initial_model: super::parse_hash("initial model", &initial_id)?,
+        initial_model: initial.content_hash(),
         dataset: super::dataset_commitment(&data.train),
         validation_set: super::dataset_commitment(&data.validation),
         rounds: args.rounds,
         trainers_per_round: u32::try_from(trainers_total)?,
         local_epochs: args.epochs,
-        batch_size: 10,
-        learning_rate_micro: 50_000,
+        batch_size: args.batch,
+        learning_rate_micro: args.lr_micro,
         rule,
         accept_per_mille: 500,
         min_trainer_stake: 1_000,
@@ -174,6 +208,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     task_spec
         .validate()
         .map_err(|(field, reason)| anyhow::anyhow!("demo task: {field}: {reason}"))?;
+    // 2. A one-node dev chain in this process; the initial model goes to its blob store.
+    let any = "127.0.0.1:0".parse().context("listen address")?;
+    let dev = super::super::node_cmd::new_dev_home(&home, any, any, &funded, "warn")?;
+    let url = start_node(&dev.config)?;
+    println!("  node:       {url} (home {})", home.display());
+    let client = RpcClient::new(&url);
+
+    super::upload_model(&client, &initial)?;
     let proposer = Participant::new(RpcClient::new(client.url()), proposer)?;
     let task_id = proposer.send(Action::ProposeTask { spec: task_spec })?;
     let task_id = find_task(&client, &proposer.address, task_id.height)?;
@@ -189,12 +231,19 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         let me = Participant::new(RpcClient::new(client.url()), role.key.clone())?;
         let cfg = TrainerConfig {
             task: task_id,
-            shard: cairn_fl::shard(&data.train, shards, i, 0),
+            shard: match &overrides.shards {
+                Some(given) => given
+                    .get(i)
+                    .cloned()
+                    .context("fewer shards than trainers")?,
+                None => cairn_fl::shard(&data.train, shards, i, 0),
+            },
             dataset_commitment: super::dataset_commitment(&data.train),
             attack: role.attack.clone(),
             stake: None,
             threads: 1,
             state_dir: home.join("roles").join(format!("trainer{i}")),
+            baseline_seed: overrides.seed_base.map(|base| (base, i)),
         };
         let log = role_log(&progress, &role.name, verbose);
         let stop = stop.clone();
@@ -255,6 +304,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     #[allow(clippy::disallowed_methods)]
     let started = std::time::Instant::now();
     let mut shown = 0usize;
+    let mut rows = Vec::new();
     let final_task = loop {
         if started.elapsed() > Duration::from_secs(DEMO_TIMEOUT_S) {
             bail!("the task did not finish within {DEMO_TIMEOUT_S} s");
@@ -265,7 +315,13 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
         }
         let records = client.task_rounds(task_id)?;
         for rec in records.iter().filter(|r| r.closed_at.is_some()).skip(shown) {
-            say(&progress, &row(&client, &spec, &data.test, rec)?);
+            let (line, accuracy_ppm) = row(&client, &spec, &data.test, rec)?;
+            say(&progress, &line);
+            rows.push(RoundRow {
+                round: rec.round,
+                accuracy_ppm,
+                closed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            });
             shown += 1;
             bar.set_position(shown as u64);
         }
@@ -288,17 +344,22 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
             Err(_) => eprintln!("{name}: panicked"),
         }
     }
-    summary(
-        &client,
-        &final_task,
-        &roles,
-        &validators,
-        &spec,
-        &data.test,
-        &url,
-        &home,
-    )?;
-    Ok(())
+    let model = super::fetch_model(&client, &final_task.global_model)?;
+    let final_accuracy_ppm = cairn_fl::evaluate_fixed(&spec, &model, &data.test, 2)?.accuracy_ppm;
+    if !overrides.quiet {
+        summary(
+            &final_task,
+            final_accuracy_ppm,
+            &roles,
+            &validators,
+            &url,
+            &home,
+        );
+    }
+    Ok(Outcome {
+        rounds: rows,
+        final_accuracy_ppm,
+    })
 }
 
 /// Starts the node on a thread and returns its RPC URL once it listens.
@@ -363,7 +424,7 @@ fn row(
     spec: &ModelSpec,
     test: &cairn_fl::Dataset,
     rec: &RoundRecordView,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, Option<u32>)> {
     let accepted = rec.outcomes.iter().filter(|o| o.accepted).count();
     let rewards: u64 = rec
         .outcomes
@@ -371,7 +432,7 @@ fn row(
         .map(|o| o.reward)
         .chain(rec.validators.iter().map(|v| v.reward))
         .sum();
-    let (acc, loss, cp) = match &rec.checkpoint {
+    let (acc, loss, cp, ppm) = match &rec.checkpoint {
         Some(cp) => {
             let model = super::fetch_model(client, cp)?;
             let eval = cairn_fl::evaluate_fixed(spec, &model, test, 2)?;
@@ -379,11 +440,12 @@ fn row(
                 format!("{:.2}%", eval.accuracy() * 100.0),
                 format!("{:.4}", eval.loss),
                 cp[..12].to_string(),
+                Some(eval.accuracy_ppm),
             )
         }
-        None => ("-".into(), "-".into(), "(none)".into()),
+        None => ("-".into(), "-".into(), "(none)".into(), None),
     };
-    Ok(format!(
+    let line = format!(
         "{:>5}  {:>8}  {:>7}  {:>8}  {:>8}  {:<14}",
         rec.round,
         acc,
@@ -391,22 +453,18 @@ fn row(
         format!("{accepted}/{}", rec.outcomes.len()),
         rewards,
         cp
-    ))
+    );
+    Ok((line, ppm))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn summary(
-    client: &RpcClient,
     task: &TaskView,
+    final_accuracy_ppm: u32,
     trainers: &[Role],
     validators: &[Role],
-    spec: &ModelSpec,
-    test: &cairn_fl::Dataset,
     url: &str,
     home: &std::path::Path,
-) -> anyhow::Result<()> {
-    let model = super::fetch_model(client, &task.global_model)?;
-    let eval = cairn_fl::evaluate_fixed(spec, &model, test, 2)?;
+) {
     println!(
         "\ntask {} {}: {} rounds closed",
         task.id, task.status, task.rounds_closed
@@ -414,7 +472,7 @@ fn summary(
     println!(
         "final model: {}  (test accuracy {:.2}%)",
         task.global_model,
-        eval.accuracy() * 100.0
+        f64::from(final_accuracy_ppm) / 1e4
     );
     println!(
         "\n{:<28} {:<10} {:>10} {:>10}",
@@ -456,5 +514,4 @@ fn summary(
         task.id
     );
     println!("(this run's node answered at {url})");
-    Ok(())
 }

@@ -7,6 +7,7 @@
 //! trainer's trained update) is written to a state directory before the transaction that
 //! depends on it is sent.
 
+pub mod bench;
 pub mod demo;
 pub mod task_cmd;
 pub mod trainer;

@@ -368,6 +368,7 @@ pub fn train(args: RoleArgs, client: &RpcClient, key: PrivateKey) -> anyhow::Res
         stake: args.stake,
         threads: args.threads,
         state_dir: state_dir(&args, &me),
+        baseline_seed: None,
     };
     println!(
         "trainer {} on task {} with shard {index}/{count} ({} samples)",

@@ -23,6 +23,9 @@ pub struct TrainerConfig {
     pub threads: usize,
     /// Trained updates are kept here, so a restart re-submits instead of re-training.
     pub state_dir: PathBuf,
+    /// Seed local training like client `.1` of a chain-free run seeded `.0`
+    /// ([cairn_fl::client_seed]), to compare the two; default: from task, round and address.
+    pub baseline_seed: Option<(u64, usize)>,
 }
 
 /// Runs until the task is over or `stop` is set.
@@ -69,7 +72,12 @@ pub fn run(
             Some(update) => update,
             None => {
                 let global = super::fetch_model(&me.client, &round.global_model)?;
-                let seed = super::round_seed(cfg.task, round.index, &me.address);
+                let seed = match cfg.baseline_seed {
+                    Some((base, client)) => {
+                        cairn_fl::client_seed(base, round.index as usize + 1, client)
+                    }
+                    None => super::round_seed(cfg.task, round.index, &me.address),
+                };
                 let train = super::train_config(&task.spec, seed, cfg.threads);
                 let update = match &cfg.attack {
                     None => cairn_fl::local_train(&spec, &global, &cfg.shard, &train)
