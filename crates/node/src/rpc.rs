@@ -125,6 +125,11 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
         }))
     }
 
+    async fn tx_pending(&self, hash: String) -> Result<bool, RpcError> {
+        let digest = parse_digest(&hash).map_err(|e| bad("hash", e))?;
+        Ok(self.node.chain.lock().expect("chain lock").mempool.contains(&digest))
+    }
+
     async fn account(&self, address: String) -> Result<AccountView, RpcError> {
         let key = parse_public_key(&address).map_err(|e| bad("address", e))?;
         let state = self.node.chain.lock().expect("chain lock").finalized();

@@ -35,6 +35,10 @@ pub trait Backend {
         hash: String,
     ) -> impl Future<Output = Result<Option<Receipt>, RpcError>> + Send;
 
+    /// Whether `hash` (hex) waits in this node's mempool. A transaction that is neither
+    /// pending nor finalized was dropped (its next action became invalid, say).
+    fn tx_pending(&self, hash: String) -> impl Future<Output = Result<bool, RpcError>> + Send;
+
     /// The account at `address` (hex); an unknown account is [AccountView::empty], not an error.
     fn account(
         &self,

@@ -159,6 +159,11 @@ impl RpcClient {
         self.call("cairn_getTxReceipt", json!([tx_hash]))
     }
 
+    /// Whether the node still holds `tx_hash` in its mempool.
+    pub fn is_tx_pending(&self, tx_hash: &str) -> Result<bool, ClientError> {
+        self.call("cairn_isTxPending", json!([tx_hash]))
+    }
+
     pub fn account(&self, address: &str) -> Result<AccountView, ClientError> {
         self.call("cairn_getAccount", json!([address]))
     }

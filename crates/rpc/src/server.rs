@@ -35,6 +35,7 @@ pub const METHODS: &[(&str, &[&str])] = &[
     ("cairn_latestBlock", &[]),
     ("cairn_submitTx", &["tx"]),
     ("cairn_getTxReceipt", &["hash"]),
+    ("cairn_isTxPending", &["hash"]),
     ("cairn_getAccount", &["address"]),
     ("cairn_getValidators", &[]),
     ("cairn_getAccountProof", &["address"]),
@@ -247,6 +248,7 @@ async fn dispatch<B: Backend + Sync>(
             })
         }
         "cairn_getTxReceipt" => to_json(backend.tx_receipt(parse_hash(next())?).await?),
+        "cairn_isTxPending" => to_json(backend.tx_pending(parse_hash(next())?).await?),
         "cairn_getAccount" => to_json(backend.account(parse_address(next())?).await?),
         "cairn_getValidators" => to_json(backend.validators().await?),
         "cairn_getAccountProof" => to_json(backend.account_proof(parse_address(next())?).await?),

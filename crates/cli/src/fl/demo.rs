@@ -333,7 +333,7 @@ pub fn run_with(args: DemoArgs, overrides: Overrides) -> anyhow::Result<Outcome>
                 bail!("{name} stopped before the task finished; rerun with --verbose to see why");
             }
         }
-        std::thread::sleep(Duration::from_millis(250));
+        std::thread::sleep(Duration::from_millis(50));
     };
     bar.finish_and_clear();
     stop.store(true, Ordering::Relaxed);

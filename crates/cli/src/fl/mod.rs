@@ -27,7 +27,7 @@ use std::time::Duration;
 /// How long a role waits for one of its transactions to be finalized.
 pub const ROLE_TX_WAIT_MS: u64 = 15_000;
 /// How often a role polls the chain for a phase change.
-pub const ROLE_POLL_MS: u64 = 200;
+pub const ROLE_POLL_MS: u64 = 100;
 
 /// Where role messages go (stdout for daemons, the progress display for the demo).
 pub type Log = Arc<dyn Fn(&str) + Send + Sync>;
@@ -75,14 +75,37 @@ impl Participant {
             .client
             .submit_tx(&tx)
             .with_context(|| format!("{name} was refused"))?;
-        let receipt = self
-            .client
-            .wait_for_receipt(&hash, Duration::from_millis(ROLE_TX_WAIT_MS))
-            .with_context(|| format!("{name} (tx {hash}) was not finalized"))?;
+        let receipt = self.wait(&hash, name)?;
         if let Some(error) = &receipt.error {
             bail!("{name} failed in block {}: {error}", receipt.height);
         }
         Ok(receipt)
+    }
+}
+
+impl Participant {
+    /// Waits for `hash`'s receipt; gives up early when the node dropped the transaction (it
+    /// is neither pending nor finalized: its phase closed before a block took it).
+    // A client-side deadline, not consensus code.
+    #[allow(clippy::disallowed_methods)]
+    fn wait(&self, hash: &str, name: &str) -> anyhow::Result<Receipt> {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(receipt) = self.client.tx_receipt(hash)? {
+                return Ok(receipt);
+            }
+            if !self.client.is_tx_pending(hash)? {
+                // It may have been finalized between the two calls.
+                if let Some(receipt) = self.client.tx_receipt(hash)? {
+                    return Ok(receipt);
+                }
+                bail!("{name} (tx {hash}) was dropped by the node before a block took it");
+            }
+            if started.elapsed() > Duration::from_millis(ROLE_TX_WAIT_MS) {
+                bail!("{name} (tx {hash}) was not finalized within {ROLE_TX_WAIT_MS} ms");
+            }
+            std::thread::sleep(Duration::from_millis(ROLE_POLL_MS));
+        }
     }
 }
 

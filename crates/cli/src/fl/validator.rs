@@ -166,11 +166,20 @@ fn score(
 ) -> anyhow::Result<Vec<u16>> {
     let spec = super::model_spec(task)?;
     let global = super::fetch_model(&me.client, &round.global_model)?;
-    // A blob no one can serve is scored like garbage: empty bytes are invalid.
+    // A blob no one can serve, or one over the task's size limit, is scored like garbage:
+    // empty bytes are invalid.
+    let limit = usize::try_from(task.spec.blob_max_bytes).unwrap_or(usize::MAX);
     let updates: Vec<Vec<u8>> = round
         .submissions
         .iter()
         .map(|s| me.client.get_blob(&s.update).unwrap_or_default())
+        .map(|bytes| {
+            if bytes.len() > limit {
+                Vec::new()
+            } else {
+                bytes
+            }
+        })
         .collect();
     let config = ScoreConfig {
         threads: cfg.threads,

@@ -219,6 +219,12 @@ impl Backend for FakeNode {
         }))
     }
 
+    async fn tx_pending(&self, hash: String) -> Result<bool, RpcError> {
+        // Submitted transactions finalize after `pending_polls` receipt polls; until then
+        // they are pending.
+        Ok(self.with(|s| s.pending_polls > 0 && s.receipts.contains_key(&hash)))
+    }
+
     async fn account(&self, address: String) -> Result<AccountView, RpcError> {
         Ok(self.with(|s| s.account(&address)))
     }
