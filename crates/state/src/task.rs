@@ -1171,8 +1171,10 @@ impl State {
                 if !(expired || all_in) {
                     return Ok(());
                 }
-                let any_accepted = self.score_round(id, height)?;
-                if !any_accepted {
+                let accepted = self.score_round(id, height)?;
+                // Nothing to aggregate, or too few updates for the task's rule (Krum needs
+                // 2f + 3): the round keeps the previous global model.
+                if accepted == 0 || t.spec.rule.admits(accepted).is_err() {
                     return self.close_round(id, r.index, None, height);
                 }
                 // score_round stored the task; re-read it to move the phase.
@@ -1199,9 +1201,9 @@ impl State {
     }
 
     /// Runs Yuma consensus over the revealed scores, decides acceptance, pays the round's
-    /// rewards, burns penalties and writes the round record. Returns whether any update was
+    /// rewards, burns penalties and writes the round record. Returns how many updates were
     /// accepted.
-    fn score_round(&mut self, id: u64, height: u64) -> Result<bool, TxError> {
+    fn score_round(&mut self, id: u64, height: u64) -> Result<u32, TxError> {
         use cairn_yuma::{BondsMode, EpochInput, EpochParams, Neuron, max_upscale_weights};
         let overflow = |what| TxError::Overflow { what };
         let mut t = self.known_task(id)?.clone();
@@ -1359,7 +1361,8 @@ impl State {
             return Err(overflow("round rewards exceed the budget"));
         }
         t.escrow = t.escrow.checked_sub(paid).ok_or(overflow("escrow"))?;
-        let any_accepted = outcomes.iter().any(|o| o.accepted);
+        let accepted = u32::try_from(outcomes.iter().filter(|o| o.accepted).count())
+            .map_err(|_| overflow("accepted count"))?;
         let payouts: Vec<(Address, Amount)> = outcomes
             .iter()
             .map(|o| (o.trainer.clone(), o.reward))
@@ -1388,6 +1391,6 @@ impl State {
                 closed_at: None,
             },
         );
-        Ok(any_accepted)
+        Ok(accepted)
     }
 }

@@ -77,7 +77,13 @@ fn step(
     let me_in = |list: &[String]| list.contains(&me.address);
     match round.phase.as_str() {
         "commit-scores" if !me_in(&round.score_commits) => {
-            let scores = score(me, cfg, task, round)?;
+            let scores = match score(me, cfg, task, round) {
+                Ok(scores) => scores,
+                Err(e) => {
+                    log(&format!("round {}: cannot score yet: {e:#}", round.index));
+                    return Ok(false);
+                }
+            };
             if !super::still_in_phase(&me.client, task.id, round.index, "commit-scores") {
                 return Ok(false);
             }
@@ -129,7 +135,17 @@ fn step(
             Ok(true)
         }
         "aggregate" if !round.attestations.iter().any(|a| a.validator == me.address) => {
-            let model = aggregate(me, task, round.index)?;
+            let model = match aggregate(me, task, round.index) {
+                Ok(model) => model,
+                // A blob not yet fetchable, say: log it and try again on the next poll.
+                Err(e) => {
+                    log(&format!(
+                        "round {}: cannot aggregate yet: {e:#}",
+                        round.index
+                    ));
+                    return Ok(false);
+                }
+            };
             if !super::still_in_phase(&me.client, task.id, round.index, "aggregate") {
                 return Ok(false);
             }

@@ -813,9 +813,75 @@ fn when_no_validator_reveals_trainers_are_not_penalized() {
     // Nobody reveals: the reveal phase runs to its deadline.
     net.idle(5);
     let record = net.state.round_record(id, 0).unwrap();
-    assert!(record.outcomes.iter().all(|o| o.penalty == 0 && !o.accepted && o.reward == 0));
-    assert!(record.validators.iter().all(|v| !v.revealed && v.penalty == 100));
+    assert!(
+        record
+            .outcomes
+            .iter()
+            .all(|o| o.penalty == 0 && !o.accepted && o.reward == 0)
+    );
+    assert!(
+        record
+            .validators
+            .iter()
+            .all(|v| !v.revealed && v.penalty == 100)
+    );
     assert_eq!(record.checkpoint, None);
     assert_eq!(net.phase(id), Some((1, Phase::Submit)));
     assert_eq!(net.held(), net.state.total_supply());
+}
+
+#[test]
+fn too_few_accepted_updates_for_krum_close_the_round_without_a_checkpoint() {
+    let mut net = Net::new();
+    let mut krum = spec();
+    krum.rule = AggregationRule::Krum { byzantine: 0 };
+    net.block(vec![(PROPOSER, Action::ProposeTask { spec: krum })]);
+    let mut actions: Vec<(u64, Action)> = TRAINERS
+        .iter()
+        .map(|t| {
+            (
+                *t,
+                Action::JoinTask {
+                    task: 1,
+                    role: Role::Trainer,
+                    stake: 1_000,
+                },
+            )
+        })
+        .collect();
+    actions.extend(SCORERS.iter().map(|v| {
+        (
+            *v,
+            Action::JoinTask {
+                task: 1,
+                role: Role::Validator,
+                stake: 1_000,
+            },
+        )
+    }));
+    net.block(actions);
+    net.block(
+        OPS.iter()
+            .map(|(op, v)| {
+                (
+                    *op,
+                    Action::VoteTask {
+                        task: 1,
+                        validator: pk(*v),
+                        approve: true,
+                    },
+                )
+            })
+            .collect(),
+    );
+    net.submit_all(1, 0, &updates());
+    net.commit(1, 0, &honest_scores());
+    net.reveal(1, 0, &honest_scores());
+    // Two accepted updates; Krum with f = 0 needs three: no aggregate phase, rewards still paid.
+    let record = net.state.round_record(1, 0).unwrap();
+    assert_eq!(record.outcomes.iter().filter(|o| o.accepted).count(), 2);
+    assert_eq!(record.checkpoint, None);
+    assert!(record.outcomes[0].reward > 0);
+    assert_eq!(net.phase(1), Some((1, Phase::Submit)));
+    assert_eq!(net.state.task(1).unwrap().global_model, [7; 32]);
 }
