@@ -217,8 +217,7 @@ pub fn run_with(args: DemoArgs, overrides: Overrides) -> anyhow::Result<Outcome>
 
     super::upload_model(&client, &initial)?;
     let proposer = Participant::new(RpcClient::new(client.url()), proposer)?;
-    let task_id = proposer.send(Action::ProposeTask { spec: task_spec })?;
-    let task_id = find_task(&client, &proposer.address, task_id.height)?;
+    let (task_id, _) = proposer.propose(task_spec)?;
     println!("  task:       {task_id} proposed (reward pool 1,000,000 escrowed)");
 
     // 3. Roles, each a thread with its own key, over the RPC.
@@ -380,16 +379,6 @@ fn start_node(config: &std::path::Path) -> anyhow::Result<String> {
 }
 
 /// The id of the task `proposer` created in block `height`.
-fn find_task(client: &RpcClient, proposer: &str, height: u64) -> anyhow::Result<u64> {
-    client
-        .tasks()?
-        .into_iter()
-        .filter(|t| t.proposer == proposer && t.proposed_at == height)
-        .map(|t| t.id)
-        .next_back()
-        .context("the proposed task is not on chain")
-}
-
 fn wait_for(client: &RpcClient, id: u64, done: impl Fn(&TaskView) -> bool) -> anyhow::Result<()> {
     for _ in 0..600 {
         if done(&super::read_task(client, id)?) {

@@ -84,6 +84,20 @@ impl Participant {
 }
 
 impl Participant {
+    /// Proposes a task (escrowing its pool) and returns its id and the block it landed in.
+    pub fn propose(&self, spec: cairn_types::TaskSpec) -> anyhow::Result<(u64, u64)> {
+        let receipt = self.send(Action::ProposeTask { spec })?;
+        let id = self
+            .client
+            .tasks()?
+            .into_iter()
+            .filter(|t| t.proposer == self.address && t.proposed_at == receipt.height)
+            .map(|t| t.id)
+            .next_back()
+            .context("the proposed task is not on chain")?;
+        Ok((id, receipt.height))
+    }
+
     /// Waits for `hash`'s receipt; gives up early when the node dropped the transaction (it
     /// is neither pending nor finalized: its phase closed before a block took it).
     // A client-side deadline, not consensus code.

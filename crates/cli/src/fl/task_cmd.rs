@@ -4,7 +4,7 @@ use super::trainer::TrainerConfig;
 use super::validator::ValidatorConfig;
 use super::{DataSource, Log, Participant};
 use crate::query::short;
-use anyhow::{Context, bail};
+use anyhow::bail;
 use cairn_rpc::client::RpcClient;
 use cairn_rpc::task_api::TaskView;
 use cairn_types::{Action, AggregationRule, PrivateKey, Role, TaskSpec, parse_public_key};
@@ -186,17 +186,9 @@ pub fn run_task(
         TaskCommand::Propose(args) => {
             let me = Participant::new(RpcClient::new(client.url()), signer()?)?;
             let spec = proposal(&args, client)?;
-            let receipt = me.send(Action::ProposeTask { spec })?;
-            let id = client
-                .tasks()?
-                .into_iter()
-                .filter(|t| t.proposer == me.address && t.proposed_at == receipt.height)
-                .map(|t| t.id)
-                .next_back()
-                .context("the proposal is not on chain")?;
+            let (id, height) = me.propose(spec)?;
             println!(
-                "task {id} proposed in block {}; validators vote with `cairn task vote {id} --validator KEY`",
-                receipt.height
+                "task {id} proposed in block {height}; validators vote with `cairn task vote {id} --validator KEY`"
             );
             Ok(())
         }
