@@ -145,3 +145,115 @@ fn dev_node_driven_by_the_cli_transfers_and_survives_restart() {
     assert_eq!(cli.json(&["query", "account", &alice])["balance"], 1000);
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// A role daemon (`cairn train` / `cairn validate`) as a background process.
+struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    fn start(cli: &Cli, args: &[&str], log: &Path) -> Daemon {
+        let child = Command::new(CAIRN)
+            .args(["--rpc", &cli.rpc, "--keystore"])
+            .arg(&cli.keystore)
+            .args(args)
+            .env("CAIRN_PASSWORD", "dev")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(log).unwrap())
+            .stderr(std::fs::File::create(log.with_extension("err")).unwrap())
+            .spawn()
+            .expect("start daemon");
+        Daemon { child }
+    }
+
+    /// Waits for the daemon to exit by itself, successfully.
+    fn finish(mut self, within: Duration, log: &Path) {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let err = std::fs::read_to_string(log.with_extension("err")).unwrap_or_default();
+                assert!(status.success(), "daemon exited with {status}: {err}");
+                return;
+            }
+            assert!(Instant::now() < deadline, "daemon did not finish: {}", std::fs::read_to_string(log).unwrap_or_default());
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_task(cli: &Cli, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let task = cli.json(&["task", "show", "1"]);
+        if done(&task) {
+            return task;
+        }
+        assert!(Instant::now() < deadline, "task never reached: {what}: {task}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn trainer_and_validator_daemons_run_a_task_and_survive_a_kill() {
+    let home = std::env::temp_dir().join(format!("cairn-e2e-fl-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    let (rpc, p2p) = (free_port(), free_port());
+    let _node = Node::start(&home, rpc, p2p);
+    let cli = Cli { rpc: format!("http://127.0.0.1:{rpc}"), keystore: home.join("keys") };
+    cli.wait_height(1);
+    let validator_key = cli.json(&["query", "status"])["node_key"].as_str().unwrap().to_string();
+
+    // Three funded keys: two trainers and a validator.
+    for name in ["t0", "t1", "v0"] {
+        let key = cli.json(&["keys", "new", name])["public_key"].as_str().unwrap().to_string();
+        cli.ok(&["tx", "transfer", "--from", "dev", "--to", &key, "--amount", "100000"]);
+    }
+    // Bad input first: an impossible task is refused before anything is escrowed.
+    let refused = cli.run(&["task", "propose", "--from", "dev", "--rule", "krum:4", "--trainers-per-round", "2"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("2f + 3"));
+
+    cli.ok(&["task", "propose", "--from", "dev", "--rounds", "2", "--trainers-per-round", "2", "--phase-blocks", "600"]);
+    let logs = home.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let state = |n: &str| home.join("roles").join(n).display().to_string();
+    let t0 = Daemon::start(&cli, &["train", "--task", "1", "--from", "t0", "--shard", "0/2", "--state-dir", &state("t0")], &logs.join("t0.log"));
+    let t1 = Daemon::start(&cli, &["train", "--task", "1", "--from", "t1", "--shard", "1/2", "--state-dir", &state("t1")], &logs.join("t1.log"));
+    let v0_args = ["validate", "--task", "1", "--from", "v0", "--state-dir", &state("v0")];
+    let v0 = Daemon::start(&cli, &v0_args, &logs.join("v0.log"));
+    wait_task(&cli, "everyone joined", |t| {
+        t["trainers"].as_array().unwrap().len() == 2 && t["validators"].as_array().unwrap().len() == 1
+    });
+    cli.ok(&["task", "vote", "1", "--from", "dev", "--validator", &validator_key]);
+
+    // Round 0 closes; kill -9 the validator, then restart it: it resumes from the chain and
+    // its state directory.
+    wait_task(&cli, "round 0 closed", |t| t["rounds_closed"].as_u64().unwrap() >= 1);
+    drop(v0);
+    let v0 = Daemon::start(&cli, &v0_args, &logs.join("v0-restarted.log"));
+
+    let within = Duration::from_secs(120);
+    v0.finish(within, &logs.join("v0-restarted.log"));
+    t0.finish(within, &logs.join("t0.log"));
+    t1.finish(within, &logs.join("t1.log"));
+    let task = cli.json(&["task", "show", "1"]);
+    assert_eq!(task["status"], "completed", "{task}");
+    let rounds = cli.json(&["task", "rounds", "1"]);
+    let rounds = rounds.as_array().unwrap();
+    assert_eq!(rounds.len(), 2);
+    assert!(rounds.iter().all(|r| r["checkpoint"].is_string()), "{rounds:?}");
+    assert_eq!(task["global_model"], rounds[1]["checkpoint"]);
+    // Both trainers were paid and got their stake back.
+    for t in task["trainers"].as_array().unwrap() {
+        assert!(t["rewards"].as_u64().unwrap() > 0, "{t}");
+        assert_eq!(t["stake"], 0);
+    }
+    let _ = std::fs::remove_dir_all(&home);
+}

@@ -89,6 +89,7 @@ pub fn run(args: FlBenchArgs) -> anyhow::Result<()> {
             epochs: args.epochs,
             batch: args.batch,
             lr_micro: args.lr_micro,
+            accept_per_mille: 500,
             home: None,
             verbose: false,
         },

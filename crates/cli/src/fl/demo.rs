@@ -51,6 +51,9 @@ pub struct DemoArgs {
     /// Local epochs per round.
     #[arg(long, default_value_t = 1)]
     pub epochs: u32,
+    /// Accept updates whose consensus score is at least this ‰ of the round's best.
+    #[arg(long, default_value_t = 500)]
+    pub accept_per_mille: u32,
     /// Local mini-batch size.
     #[arg(long, default_value_t = 10)]
     pub batch: u32,
@@ -194,7 +197,7 @@ pub fn run_with(args: DemoArgs, overrides: Overrides) -> anyhow::Result<Outcome>
         batch_size: args.batch,
         learning_rate_micro: args.lr_micro,
         rule,
-        accept_per_mille: 500,
+        accept_per_mille: args.accept_per_mille,
         min_trainer_stake: 1_000,
         min_validator_stake: 1_000,
         reward_pool: 1_000_000,

@@ -77,7 +77,7 @@ fn step(
     let me_in = |list: &[String]| list.contains(&me.address);
     match round.phase.as_str() {
         "commit-scores" if !me_in(&round.score_commits) => {
-            let scores = match score(me, cfg, task, round) {
+            let scores = match score(me, cfg, task, round, log) {
                 Ok(scores) => scores,
                 Err(e) => {
                     log(&format!("round {}: cannot score yet: {e:#}", round.index));
@@ -179,6 +179,7 @@ fn score(
     cfg: &ValidatorConfig,
     task: &TaskView,
     round: &RoundView,
+    log: &Log,
 ) -> anyhow::Result<Vec<u16>> {
     let spec = super::model_spec(task)?;
     let global = super::fetch_model(&me.client, &round.global_model)?;
@@ -188,7 +189,13 @@ fn score(
     let updates: Vec<Vec<u8>> = round
         .submissions
         .iter()
-        .map(|s| me.client.get_blob(&s.update).unwrap_or_default())
+        .map(|s| match me.client.get_blob(&s.update) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                log(&format!("round {}: update {} unavailable, scored as invalid: {e:#}", round.index, s.update));
+                Vec::new()
+            }
+        })
         .map(|bytes| {
             if bytes.len() > limit {
                 Vec::new()
@@ -202,6 +209,11 @@ fn score(
         ..ScoreConfig::default()
     };
     let verdicts = cairn_fl::score_updates(&spec, &global, &updates, &cfg.validation, &config);
+    for (s, v) in round.submissions.iter().zip(&verdicts) {
+        if v.score() == 0 {
+            log(&format!("round {}: update {} from {} scores 0: {v:?}", round.index, &s.update[..12], &s.trainer[..12]));
+        }
+    }
     Ok(verdicts.iter().map(|v| v.score()).collect())
 }
 
