@@ -17,7 +17,7 @@ use commonware_p2p::{Manager, authenticated::discovery};
 use commonware_runtime::{Quota, Runner, Spawner, Supervisor as _, tokio as cw_tokio};
 use commonware_utils::{NZU32, NZUsize};
 use std::net::SocketAddr;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 /// Errors that stop a node from starting.
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +123,7 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
             }
         });
         info!(%rpc_addr, "RPC listening");
+        spawn_blob_pruner(handle.clone());
         on_ready(&handle, rpc_addr);
 
         shutdown_signal().await;
@@ -131,6 +132,33 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
         0
     });
     Ok(code)
+}
+
+/// Every [BLOB_PRUNE_INTERVAL](crate::blobs::prune::BLOB_PRUNE_INTERVAL), drops blobs the
+/// finalized ledger no longer references (after a grace period for fresh uploads).
+// Local housekeeping by file age; the wall clock never reaches consensus from here.
+#[allow(clippy::disallowed_methods)]
+fn spawn_blob_pruner(handle: NodeHandle) {
+    use crate::blobs::prune::{BLOB_PRUNE_GRACE, BLOB_PRUNE_INTERVAL, prune_unreferenced};
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(BLOB_PRUNE_INTERVAL).await;
+            let referenced = handle.chain.lock().expect("chain lock").finalized().referenced_blobs();
+            let store = handle.blobs.store().clone();
+            let pruned = tokio::task::spawn_blocking(move || {
+                prune_unreferenced(&store, &referenced, BLOB_PRUNE_GRACE, std::time::SystemTime::now())
+            })
+            .await;
+            match pruned {
+                Ok(Ok(report)) if !report.removed.is_empty() => {
+                    info!(blobs = report.removed.len(), bytes = report.bytes_freed, "pruned unreferenced blobs")
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(err)) => warn!(%err, "blob pruning failed"),
+                Err(err) => warn!(%err, "blob pruning task failed"),
+            }
+        }
+    });
 }
 
 async fn shutdown_signal() {

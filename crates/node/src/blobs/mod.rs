@@ -24,6 +24,7 @@
 
 mod actor;
 mod ingress;
+pub mod prune;
 mod wire;
 
 pub use actor::Actor;
