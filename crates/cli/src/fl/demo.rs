@@ -8,6 +8,7 @@
 use super::trainer::TrainerConfig;
 use super::validator::ValidatorConfig;
 use super::{DataSource, Log, Participant};
+use crate::node_cmd::{new_dev_home, random_key};
 use anyhow::{Context, bail};
 use cairn_fl::{Attack, ModelSpec};
 use cairn_rpc::client::RpcClient;
@@ -96,7 +97,7 @@ pub struct Overrides {
     pub shards: Option<Vec<cairn_fl::Dataset>>,
     /// Seed local training like [cairn_fl::client_seed] with this base.
     pub seed_base: Option<u64>,
-    /// Print only the round table (no banner, no summary).
+    /// Skip the closing summary (reward table, how to query).
     pub quiet: bool,
 }
 
@@ -132,13 +133,7 @@ pub fn run_with(args: DemoArgs, overrides: Overrides) -> anyhow::Result<Outcome>
         .home
         .clone()
         .unwrap_or_else(|| std::env::temp_dir().join(format!("cairn-demo-{}", std::process::id())));
-    let quiet = overrides.quiet;
-    let banner = |line: String| {
-        if !quiet {
-            println!("{line}");
-        }
-    };
-    banner("cairn demo: a federated-learning task trained, scored and aggregated on chain".into());
+    println!("cairn demo: a federated-learning task trained, scored and aggregated on chain");
     println!(
         "  data:       {}",
         match &source {
@@ -157,7 +152,7 @@ pub fn run_with(args: DemoArgs, overrides: Overrides) -> anyhow::Result<Outcome>
     for i in 0..args.trainers {
         roles.push(Role {
             name: format!("trainer-{}", i + 1),
-            key: super::super::node_cmd::random_key(),
+            key: random_key(),
             attack: None,
         });
     }
@@ -165,18 +160,18 @@ pub fn run_with(args: DemoArgs, overrides: Overrides) -> anyhow::Result<Outcome>
         let attack: Attack = ATTACKS[i % ATTACKS.len()].parse()?;
         roles.push(Role {
             name: format!("attacker-{} ({attack})", i + 1),
-            key: super::super::node_cmd::random_key(),
+            key: random_key(),
             attack: Some(attack),
         });
     }
     let validators: Vec<Role> = (0..args.validators)
         .map(|i| Role {
             name: format!("validator-{}", i + 1),
-            key: super::super::node_cmd::random_key(),
+            key: random_key(),
             attack: None,
         })
         .collect();
-    let proposer = super::super::node_cmd::random_key();
+    let proposer = random_key();
     let mut funded: Vec<_> = roles
         .iter()
         .chain(validators.iter())
@@ -213,7 +208,7 @@ pub fn run_with(args: DemoArgs, overrides: Overrides) -> anyhow::Result<Outcome>
         .map_err(|(field, reason)| anyhow::anyhow!("demo task: {field}: {reason}"))?;
     // 2. A one-node dev chain in this process; the initial model goes to its blob store.
     let any = "127.0.0.1:0".parse().context("listen address")?;
-    let dev = super::super::node_cmd::new_dev_home(&home, any, any, &funded, "warn")?;
+    let dev = new_dev_home(&home, any, any, &funded, "warn")?;
     let url = start_node(&dev.config)?;
     println!("  node:       {url} (home {})", home.display());
     let client = RpcClient::new(&url);
