@@ -611,7 +611,7 @@ impl State {
                         status: t.status.name(),
                     }));
                 }
-                let v = self.known_validator_for_task(validator)?;
+                let v = self.known_validator(validator)?;
                 if v.operator != *acting {
                     return Err(TxError::NotOperator {
                         account: acting.clone(),
@@ -772,14 +772,6 @@ impl State {
             .ok_or(task_err(TaskError::UnknownTask { task: id }))
     }
 
-    fn known_validator_for_task(&self, k: &PublicKey) -> Result<&crate::Validator, TxError> {
-        self.validators
-            .get(k)
-            .ok_or_else(|| TxError::UnknownValidator {
-                validator: k.clone(),
-            })
-    }
-
     fn member<'a>(&self, t: &'a Task, role: Role, who: &Address) -> Result<&'a Member, TxError> {
         t.members(role).get(who).ok_or_else(|| {
             task_err(TaskError::NotRegistered {
@@ -836,7 +828,7 @@ impl State {
         let overflow = |what| TxError::Overflow { what };
         match action {
             Action::ProposeTask { spec } => {
-                self.debit_for_task(acting, spec.reward_pool)?;
+                self.debit(acting, spec.reward_pool)?;
                 let id = self.next_task_id();
                 let deadline = height
                     .checked_add(u64::from(spec.review_blocks))
@@ -886,7 +878,7 @@ impl State {
                 }
             }
             Action::JoinTask { task, role, stake } => {
-                self.debit_for_task(acting, *stake)?;
+                self.debit(acting, *stake)?;
                 let mut t = self.known_task(*task)?.clone();
                 t.members_mut(*role).insert(
                     acting.clone(),
@@ -928,19 +920,6 @@ impl State {
             }
             _ => {}
         }
-        Ok(())
-    }
-
-    fn debit_for_task(&mut self, who: &Address, amount: Amount) -> Result<(), TxError> {
-        let mut account = self.accounts.get(who).cloned().unwrap_or_default();
-        let available = account.balance;
-        account.balance = available
-            .checked_sub(amount)
-            .ok_or(TxError::InsufficientBalance {
-                needed: amount,
-                available,
-            })?;
-        self.put_account(who.clone(), account);
         Ok(())
     }
 

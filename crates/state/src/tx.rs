@@ -246,7 +246,7 @@ impl State {
         Ok(())
     }
 
-    fn known_validator(&self, validator: &PublicKey) -> Result<&crate::Validator, TxError> {
+    pub(crate) fn known_validator(&self, validator: &PublicKey) -> Result<&crate::Validator, TxError> {
         self.validators
             .get(validator)
             .ok_or_else(|| TxError::UnknownValidator {
@@ -337,7 +337,7 @@ impl State {
         Ok(())
     }
 
-    fn debit(&mut self, address: &Address, amount: Amount) -> Result<(), TxError> {
+    pub(crate) fn debit(&mut self, address: &Address, amount: Amount) -> Result<(), TxError> {
         let mut account = self.accounts.get(address).cloned().unwrap_or_default();
         let available = account.balance;
         account.balance = available
