@@ -1,1 +1,35 @@
-//! Integer inference engine (skeleton; filled in by the inference helper).
+//! Consensus-grade integer inference for Cairn.
+//!
+//! - [`requant`]: the one requantization rule (single rounding in `i64`, round half up).
+//! - [`graph`]: [`Graph`] of [`Node`]s (op, inputs, output shape and zero point, int8
+//!   per-channel weights) and its validation ([`GraphError`]).
+//! - [`encode`]: canonical bytes ([`Graph::encode`], [`decode`]) and [`Graph::hash`] (BLAKE3).
+//! - [`engine`]: [`run`] → [`Trace`] (every node's output) and [`engine::compute_element`], the
+//!   per-element semantics the one-step check uses.
+//! - [`merkle`], [`commit`]: the model root (per output channel) and the execution root (per
+//!   node, per row), openings and their verification.
+//! - [`step`]: [`prove_step`] / [`verify_step`], the one-step dispute check.
+//! - [`quantize`] (feature `ptq`, off-chain, the only floats): post-training quantization of
+//!   cairn-ml models with calibration.
+//!
+//! Invariant: no module except [`quantize`] reads, writes or computes a float (each carries
+//! `#![deny(clippy::float_arithmetic)]`); every output is a pure function of the graph bytes
+//! and the input bytes, identical on every platform and in debug and release.
+
+pub mod commit;
+pub mod encode;
+pub mod engine;
+pub mod graph;
+pub mod merkle;
+#[cfg(feature = "ptq")]
+pub mod quantize;
+pub mod requant;
+pub mod step;
+
+pub use commit::{ExecCommitment, ModelCommitment, ProofError};
+pub use encode::{DecodeError, decode};
+pub use engine::{RunError, Trace, pixels_to_input, run};
+pub use graph::{Channels, ConvGeom, Graph, GraphError, Node, Op, PoolGeom, TensorInfo};
+pub use merkle::Hash;
+pub use requant::{Multiplier, requantize};
+pub use step::{StepError, StepProof, StepVerdict, prove_step, verify_step};
