@@ -1,0 +1,1 @@
+//! Dispute game (skeleton; filled in by the dispute helper).
