@@ -1,0 +1,359 @@
+//! Graph builders (as cairn-infer's tests build them), forged traces and a game driver.
+
+use cairn_dispute::{Clock, Dispute, Move, Outcome, Params, Player};
+use cairn_infer::engine::{ChannelRef, compute_element, output_channel};
+use cairn_infer::graph::SOFTMAX_TABLE_LEN;
+use cairn_infer::{
+    Channels, ConvGeom, Graph, ModelCommitment, Multiplier, Node, Op, PoolGeom, TensorInfo, Trace,
+    run,
+};
+
+pub fn node(op: Op, inputs: &[u32], shape: &[u32], zero_point: i8) -> Node {
+    Node {
+        op,
+        inputs: inputs.to_vec(),
+        output: TensorInfo {
+            shape: shape.to_vec(),
+            zero_point,
+        },
+        channels: None,
+    }
+}
+
+/// SplitMix64.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn i8(&mut self) -> i8 {
+        self.next() as i8
+    }
+    pub fn bytes(&mut self, n: usize) -> Vec<i8> {
+        (0..n).map(|_| self.i8()).collect()
+    }
+    pub fn multiplier(&mut self) -> Multiplier {
+        Multiplier {
+            m: (1 << 30) + self.below(1 << 30) as i32,
+            shift: 36 + self.below(10) as u8,
+        }
+    }
+}
+
+fn channels(rng: &mut Rng, out: usize, depth: usize) -> Channels {
+    Channels {
+        weights: rng.bytes(out * depth),
+        bias: (0..out)
+            .map(|_| rng.below(20_001) as i32 - 10_000)
+            .collect(),
+        multipliers: (0..out).map(|_| rng.multiplier()).collect(),
+    }
+}
+
+/// A random small valid graph (convs, relu, pools, skip adds, flatten, dense, softmax,
+/// argmax): multi-row tensors, two-input nodes and skip connections.
+pub fn random_graph(seed: u64) -> Graph {
+    let mut rng = Rng(seed);
+    let (h, w, c) = (
+        3 + rng.below(4) as u32,
+        3 + rng.below(4) as u32,
+        1 + rng.below(3) as u32,
+    );
+    let mut nodes = vec![node(Op::Input, &[], &[h, w, c], rng.i8())];
+    let mut shape = vec![h, w, c];
+    let last = |nodes: &Vec<Node>| (nodes.len() - 1) as u32;
+    for _ in 0..1 + rng.below(4) {
+        let prev = last(&nodes);
+        let zp_in = nodes[prev as usize].output.zero_point;
+        match rng.below(5) {
+            0 => {
+                let k = if shape[0] >= 3 && shape[1] >= 3 {
+                    1 + 2 * rng.below(2) as u32
+                } else {
+                    1
+                };
+                let oc = 1 + rng.below(3) as u32;
+                let g = ConvGeom {
+                    in_channels: shape[2],
+                    out_channels: oc,
+                    kernel_h: k,
+                    kernel_w: k,
+                    stride: 1,
+                    pad: k / 2,
+                };
+                shape = vec![shape[0], shape[1], oc];
+                let mut n = node(Op::Conv2d(g), &[prev], &shape, rng.i8());
+                n.channels = Some(channels(&mut rng, oc as usize, g.depth()));
+                nodes.push(n);
+            }
+            1 => nodes.push(node(Op::Relu, &[prev], &shape, zp_in)),
+            2 if shape[0] >= 2 && shape[1] >= 2 => {
+                let p = PoolGeom {
+                    kernel: 2,
+                    stride: 1,
+                };
+                shape = vec![shape[0] - 1, shape[1] - 1, shape[2]];
+                nodes.push(node(Op::MaxPool(p), &[prev], &shape, zp_in));
+            }
+            _ => {
+                // A skip connection: prev + relu(prev).
+                nodes.push(node(Op::Relu, &[prev], &shape, zp_in));
+                let r = last(&nodes);
+                let op = Op::Add {
+                    ma: rng.below(1 << 30) as i32,
+                    mb: rng.below(1 << 30) as i32,
+                    shift: 31,
+                };
+                nodes.push(node(op, &[prev, r], &shape, rng.i8()));
+            }
+        }
+    }
+    let prev = last(&nodes);
+    let zp = nodes[prev as usize].output.zero_point;
+    let flat: u32 = shape.iter().product();
+    nodes.push(node(Op::Flatten, &[prev], &[flat], zp));
+    let classes = 2 + rng.below(5) as u32;
+    let mut dense = node(
+        Op::Dense {
+            in_features: flat,
+            out_features: classes,
+        },
+        &[last(&nodes)],
+        &[classes],
+        rng.i8(),
+    );
+    dense.channels = Some(channels(&mut rng, classes as usize, flat as usize));
+    nodes.push(dense);
+    let logits = last(&nodes);
+    let mut table = vec![0u32; SOFTMAX_TABLE_LEN];
+    let mut e = 1u64 << 16;
+    for t in table.iter_mut() {
+        *t = e as u32;
+        e = e * 15 / 16;
+    }
+    nodes.push(node(Op::Softmax { table }, &[logits], &[classes], -128));
+    nodes.push(node(Op::Argmax, &[logits], &[1], 0));
+    Graph::new(nodes).expect("random graph is valid")
+}
+
+/// How a forged trace departs from the truth at one node.
+#[derive(Clone, Copy, Debug)]
+pub enum Lie {
+    /// Random values (at least one element changed).
+    Garbage(u64),
+    /// The true value again (a liar "repairing" a split point after an earlier lie).
+    Truth,
+}
+
+/// Recomputes `node` of `graph` from `outputs` (its inputs must be filled in).
+pub fn recompute(graph: &Graph, outputs: &[Vec<i8>], i: usize) -> Vec<i8> {
+    let nodes = graph.nodes();
+    let n = &nodes[i];
+    let infos: Vec<&TensorInfo> = n
+        .inputs
+        .iter()
+        .map(|&j| &nodes[j as usize].output)
+        .collect();
+    (0..n.output.elements())
+        .map(|e| {
+            let channel = output_channel(n, e).map(|o| {
+                let c = n.channels.as_ref().expect("has channels");
+                let (_, depth) = n.op.channel_dims().expect("has channels");
+                ChannelRef {
+                    weights: c.row(o, depth),
+                    bias: c.bias[o],
+                    multiplier: c.multipliers[o],
+                }
+            });
+            compute_element(n, &infos, channel, e, |slot, k| {
+                outputs[n.inputs[slot] as usize].get(k).copied()
+            })
+            .expect("all inputs present")
+        })
+        .collect()
+}
+
+/// A trace that follows `lies` at their nodes and is internally consistent everywhere else.
+pub fn forge(graph: &Graph, truth: &Trace, lies: &[(usize, Lie)]) -> Trace {
+    let mut outputs: Vec<Vec<i8>> = Vec::with_capacity(graph.len());
+    for i in 0..graph.len() {
+        let honest = if i == 0 {
+            truth.outputs[0].clone()
+        } else {
+            recompute(graph, &outputs, i)
+        };
+        let value = match lies.iter().find(|(n, _)| *n == i) {
+            None => honest,
+            Some((_, Lie::Truth)) => truth.outputs[i].clone(),
+            Some((_, Lie::Garbage(seed))) => garbage(&honest, *seed),
+        };
+        outputs.push(value);
+    }
+    Trace { outputs }
+}
+
+/// `v` with random elements changed (always at least one).
+pub fn garbage(v: &[i8], seed: u64) -> Vec<i8> {
+    let mut rng = Rng(seed);
+    let mut out = v.to_vec();
+    for x in out.iter_mut() {
+        if rng.below(4) == 0 {
+            *x = rng.i8();
+        }
+    }
+    let k = rng.below(out.len() as u64) as usize;
+    out[k] = v[k].wrapping_add((1 + rng.below(255)) as u8 as i8);
+    out
+}
+
+/// Makes the forged trace's output differ from the truth's (a liar has to, to be disputed).
+pub fn force_output_lie(truth: &Trace, forged: &mut Trace, seed: u64) {
+    let last = forged.outputs.len() - 1;
+    if forged.outputs[last] == truth.outputs[last] {
+        forged.outputs[last] = garbage(&truth.outputs[last], seed);
+    }
+}
+
+pub const CLOCK: Clock = Clock {
+    move_blocks_max: 10,
+    budget_blocks: 1_000,
+};
+
+pub fn params(graph: &Graph, input_trace: &Trace, p: &Player, c: &Player, k: u8) -> Params {
+    let input_root = cairn_infer::ExecCommitment::new(graph, input_trace).node_roots[0];
+    Params {
+        model_root: ModelCommitment::new(graph).root,
+        node_count: graph.len() as u32,
+        input_root,
+        provider: p.claim(),
+        challenger: c.claim(),
+        provider_bond: 1_000,
+        challenger_bond: 700,
+        k,
+        clock: CLOCK,
+        start_height: 100,
+    }
+}
+
+/// A party's behaviour: its player plus how it departs from answering honestly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tamper {
+    /// Answers every request from its trace.
+    None,
+    /// Stops answering at its n-th move.
+    SilentAt(u32),
+    /// At its n-th move posts a corrupted version of its answer (then falls silent if
+    /// rejected, as a real liar has nothing better).
+    CorruptAt(u32, u64),
+}
+
+/// Corrupts one thing in a move (a child hash, the pick index, a revealed row, a step's
+/// element, node or opened data).
+pub fn corrupt(mv: &Move, seed: u64) -> Move {
+    let mut rng = Rng(seed);
+    let mut mv = mv.clone();
+    match &mut mv {
+        Move::Split { children } => {
+            let i = rng.below(children.len() as u64) as usize;
+            children[i][rng.below(32) as usize] ^= 1 << rng.below(8);
+        }
+        Move::Pick {
+            children,
+            index,
+            reveal,
+        } => match rng.below(3) {
+            0 => *index = index.wrapping_add(1 + rng.below(3) as u8),
+            1 if reveal.row.is_some() => {
+                let r = reveal.row.as_mut().expect("checked");
+                let i = rng.below(r.len() as u64) as usize;
+                r[i] = r[i].wrapping_add(1);
+            }
+            _ => {
+                let i = rng.below(children.len() as u64) as usize;
+                children[i][rng.below(32) as usize] ^= 1 << rng.below(8);
+            }
+        },
+        Move::Step(p) => match rng.below(4) {
+            0 => p.element = p.element.wrapping_add(1),
+            1 => p.node.index = p.node.index.wrapping_add(1),
+            2 => {
+                let i = rng.below(p.output_row.data.len() as u64) as usize;
+                p.output_row.data[i] = p.output_row.data[i].wrapping_add(1);
+            }
+            _ => match p.inputs.first_mut().and_then(|i| i.rows.first_mut()) {
+                Some(r) => r.data[0] = r.data[0].wrapping_add(1),
+                None => p.element = p.element.wrapping_add(1),
+            },
+        },
+    }
+    mv
+}
+
+/// What a finished game looked like.
+pub struct Played {
+    pub outcome: Outcome,
+    pub moves: u32,
+    pub rejected: u32,
+}
+
+/// Plays a dispute to the end, one block per move; a side that posts nothing (or whose move
+/// is rejected) is timed out.
+pub fn play(mut d: Dispute, players: [(&Player, Tamper); 2]) -> Played {
+    let (mut height, mut rejected) = (d.params().start_height, 0);
+    let mut count = [0u32; 2];
+    while d.outcome().is_none() {
+        let side = d.turn().expect("unresolved");
+        let (player, tamper) = players[side as usize];
+        let n = count[side as usize];
+        count[side as usize] += 1;
+        let honest = player.respond(side, &d.request());
+        let mv = match (tamper, honest) {
+            (Tamper::SilentAt(s), _) if s == n => None,
+            (Tamper::CorruptAt(s, seed), Some(mv)) if s == n => Some(corrupt(&mv, seed)),
+            (_, mv) => mv,
+        };
+        height += 1;
+        let accepted = match &mv {
+            Some(mv) => match d.apply(side, mv, height) {
+                Ok(_) => true,
+                Err(_) => {
+                    rejected += 1;
+                    false
+                }
+            },
+            None => false,
+        };
+        if !accepted {
+            let deadline = d.deadline().expect("unresolved");
+            assert!(
+                d.claim_timeout(deadline).is_err(),
+                "no timeout before the deadline"
+            );
+            d.claim_timeout(deadline + 1).expect("deadline passed");
+        }
+    }
+    Played {
+        outcome: *d.outcome().expect("resolved"),
+        moves: d.moves(),
+        rejected,
+    }
+}
+
+/// Input, truth trace and the honest player for `graph`.
+pub fn setup(graph: &Graph, seed: u64) -> (Vec<i8>, Trace) {
+    let input = Rng(seed).bytes(graph.input().elements());
+    let truth = run(graph, &input).expect("runs");
+    (input, truth)
+}
+
+pub fn open(graph: &Graph, truth: &Trace, p: &Player, c: &Player, k: u8) -> Option<Dispute> {
+    Dispute::open(params(graph, truth, p, c, k)).ok()
+}
