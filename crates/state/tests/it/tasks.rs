@@ -125,7 +125,12 @@ impl Net {
 
     /// Proposes the task, approves it by both active validators and registers everyone.
     fn running_task(&mut self) -> u64 {
-        self.block(vec![(PROPOSER, Action::ProposeTask { spec: spec() })]);
+        self.running_task_with(spec())
+    }
+
+    /// [Net::running_task] with another spec.
+    fn running_task_with(&mut self, spec: TaskSpec) -> u64 {
+        self.block(vec![(PROPOSER, Action::ProposeTask { spec })]);
         let id = 1;
         assert!(matches!(
             self.state.task(id).unwrap().status,
@@ -835,45 +840,7 @@ fn too_few_accepted_updates_for_krum_close_the_round_without_a_checkpoint() {
     let mut net = Net::new();
     let mut krum = spec();
     krum.rule = AggregationRule::Krum { byzantine: 0 };
-    net.block(vec![(PROPOSER, Action::ProposeTask { spec: krum })]);
-    let mut actions: Vec<(u64, Action)> = TRAINERS
-        .iter()
-        .map(|t| {
-            (
-                *t,
-                Action::JoinTask {
-                    task: 1,
-                    role: Role::Trainer,
-                    stake: 1_000,
-                },
-            )
-        })
-        .collect();
-    actions.extend(SCORERS.iter().map(|v| {
-        (
-            *v,
-            Action::JoinTask {
-                task: 1,
-                role: Role::Validator,
-                stake: 1_000,
-            },
-        )
-    }));
-    net.block(actions);
-    net.block(
-        OPS.iter()
-            .map(|(op, v)| {
-                (
-                    *op,
-                    Action::VoteTask {
-                        task: 1,
-                        validator: pk(*v),
-                        approve: true,
-                    },
-                )
-            })
-            .collect(),
-    );
+    net.running_task_with(krum);
     net.submit_all(1, 0, &updates());
     net.commit(1, 0, &honest_scores());
     net.reveal(1, 0, &honest_scores());
