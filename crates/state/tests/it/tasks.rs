@@ -660,22 +660,18 @@ fn bad_task_input_is_rejected_with_a_clear_error_and_changes_nothing() {
     let scores = vec![40_000u16];
     net.commit(id, 0, &[scores.clone(), scores.clone()]);
     assert_eq!(net.phase(id), Some((0, Phase::RevealScores)));
-    let lie = Action::RevealScores {
+    let revealing = |scores: Vec<u16>, salt: u8| Action::RevealScores {
         task: id,
         round: 0,
-        scores: vec![65_535],
-        salt: [31; 32],
+        scores,
+        salt: [salt; 32],
     };
+    let lie = revealing(vec![65_535], 31);
     assert!(matches!(
         task_error(net.reject(31, lie)),
         TaskError::RevealMismatch { .. }
     ));
-    let wrong_salt = Action::RevealScores {
-        task: id,
-        round: 0,
-        scores: scores.clone(),
-        salt: [0; 32],
-    };
+    let wrong_salt = revealing(scores.clone(), 0);
     assert!(matches!(
         task_error(net.reject(31, wrong_salt)),
         TaskError::RevealMismatch { .. }
@@ -694,23 +690,13 @@ fn bad_task_input_is_rejected_with_a_clear_error_and_changes_nothing() {
         }
     ));
     // Another validator's reveal cannot be replayed by a copier: the commitment binds the address.
-    let copied = Action::RevealScores {
-        task: id,
-        round: 0,
-        scores: scores.clone(),
-        salt: [31; 32],
-    };
+    let copied = revealing(scores.clone(), 31);
     assert!(matches!(
         task_error(net.reject(32, copied)),
         TaskError::RevealMismatch { .. }
     ));
     // A trainer is not a validator.
-    let by_trainer = Action::RevealScores {
-        task: id,
-        round: 0,
-        scores,
-        salt: [21; 32],
-    };
+    let by_trainer = revealing(scores, 21);
     assert!(matches!(
         task_error(net.reject(21, by_trainer)),
         TaskError::NotRegistered {
