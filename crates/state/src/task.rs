@@ -138,6 +138,21 @@ pub struct Task {
     pub round: Option<Round>,
 }
 
+impl Member {
+    /// Records a round's reward (paid to the balance by the caller) and burns `penalty` from
+    /// the stake.
+    fn settle(&mut self, reward: Amount, penalty: Amount) -> Result<(), TxError> {
+        let overflow = |what| TxError::Overflow { what };
+        self.stake = self.stake.checked_sub(penalty).ok_or(overflow("stake"))?;
+        self.penalties = self
+            .penalties
+            .checked_add(penalty)
+            .ok_or(overflow("penalty"))?;
+        self.rewards = self.rewards.checked_add(reward).ok_or(overflow("reward"))?;
+        Ok(())
+    }
+}
+
 impl Task {
     fn members(&self, role: Role) -> &BTreeMap<Address, Member> {
         match role {
@@ -1094,7 +1109,11 @@ impl State {
                 // without a checkpoint, so the task moves on. Only if even that fails is the
                 // error the block's.
                 self.rollback_to(mark);
-                let round = self.tasks.get(&id).and_then(|t| t.round.as_ref()).map(|r| r.index);
+                let round = self
+                    .tasks
+                    .get(&id)
+                    .and_then(|t| t.round.as_ref())
+                    .map(|r| r.index);
                 if let Some(round) = round {
                     self.close_round(id, round, None, height)?;
                 }
@@ -1282,15 +1301,7 @@ impl State {
             } else {
                 0
             };
-            member.stake = member.stake.checked_sub(penalty).ok_or(overflow("stake"))?;
-            member.penalties = member
-                .penalties
-                .checked_add(penalty)
-                .ok_or(overflow("penalty"))?;
-            member.rewards = member
-                .rewards
-                .checked_add(reward)
-                .ok_or(overflow("reward"))?;
+            member.settle(reward, penalty)?;
             paid = paid.checked_add(reward).ok_or(overflow("paid"))?;
             burnt = burnt.checked_add(penalty).ok_or(overflow("burnt"))?;
             outcomes.push(UpdateOutcome {
@@ -1318,15 +1329,7 @@ impl State {
             } else {
                 0
             };
-            member.stake = member.stake.checked_sub(penalty).ok_or(overflow("stake"))?;
-            member.penalties = member
-                .penalties
-                .checked_add(penalty)
-                .ok_or(overflow("penalty"))?;
-            member.rewards = member
-                .rewards
-                .checked_add(reward)
-                .ok_or(overflow("reward"))?;
+            member.settle(reward, penalty)?;
             paid = paid.checked_add(reward).ok_or(overflow("paid"))?;
             burnt = burnt.checked_add(penalty).ok_or(overflow("burnt"))?;
             validator_outcomes.push(ValidatorOutcome {

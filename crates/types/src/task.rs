@@ -5,9 +5,7 @@
 //! definition hashes and compares the same on every node.
 
 use bytes::BufMut;
-use commonware_codec::{
-    Buf, EncodeSize, Error as CodecError, FixedSize, RangeCfg, Read, ReadExt, Write,
-};
+use commonware_codec::{Buf, EncodeSize, Error as CodecError, FixedSize, Read, ReadExt, Write};
 
 /// BLAKE3 hash of a content-addressed blob (model weights, an update, a dataset manifest).
 pub type BlobHash = [u8; 32];
@@ -372,22 +370,9 @@ impl TaskSpec {
     }
 }
 
-pub(crate) fn write_str(s: &str, w: &mut impl BufMut) {
-    s.as_bytes().to_vec().write(w);
-}
-
-pub(crate) fn str_size(s: &str) -> usize {
-    s.as_bytes().to_vec().encode_size()
-}
-
-pub(crate) fn read_str(r: &mut impl Buf, max: usize) -> Result<String, CodecError> {
-    let bytes = Vec::<u8>::read_cfg(r, &(RangeCfg::new(0..=max), ()))?;
-    String::from_utf8(bytes).map_err(|_| CodecError::Invalid("string", "not utf-8"))
-}
-
 impl Write for TaskSpec {
     fn write(&self, w: &mut impl BufMut) {
-        write_str(&self.model, w);
+        crate::tx::write_string(&self.model, w);
         self.initial_model.write(w);
         self.dataset.write(w);
         self.validation_set.write(w);
@@ -412,7 +397,11 @@ impl Write for TaskSpec {
 
 impl EncodeSize for TaskSpec {
     fn encode_size(&self) -> usize {
-        str_size(&self.model) + 3 * 32 + 11 * u32::SIZE + 4 * u64::SIZE + self.rule.encode_size()
+        self.model.as_bytes().to_vec().encode_size()
+            + 3 * 32
+            + 11 * u32::SIZE
+            + 4 * u64::SIZE
+            + self.rule.encode_size()
     }
 }
 
@@ -420,7 +409,7 @@ impl Read for TaskSpec {
     type Cfg = ();
     fn read_cfg(r: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
         Ok(TaskSpec {
-            model: read_str(r, MODEL_SPEC_MAX_BYTES)?,
+            model: crate::tx::read_string(r, MODEL_SPEC_MAX_BYTES)?,
             initial_model: <[u8; 32]>::read(r)?,
             dataset: <[u8; 32]>::read(r)?,
             validation_set: <[u8; 32]>::read(r)?,

@@ -118,11 +118,11 @@ impl Action {
     }
 }
 
-fn write_string(s: &str, w: &mut impl BufMut) {
+pub(crate) fn write_string(s: &str, w: &mut impl BufMut) {
     s.as_bytes().to_vec().write(w);
 }
 
-fn read_string(r: &mut impl Buf, max: usize) -> Result<String, CodecError> {
+pub(crate) fn read_string(r: &mut impl Buf, max: usize) -> Result<String, CodecError> {
     let bytes = Vec::<u8>::read_cfg(r, &(RangeCfg::new(0..=max), ()))?;
     String::from_utf8(bytes).map_err(|_| CodecError::Invalid("string", "not utf-8"))
 }
