@@ -321,5 +321,20 @@ pub fn describe_action(action: &ActionView) -> String {
         ActionView::AttestCheckpoint { task, round, model } => {
             format!("attest checkpoint {} for task {task} round {round}", short(model))
         }
+        ActionView::RegisterModel { id, name, price, .. } => {
+            format!("register model {name} ({}) at price {price}", short(id))
+        }
+        ActionView::RequestInference { model, payment, .. } => {
+            format!("request an inference of model {} paying {payment}", short(model))
+        }
+        ActionView::PostResult { request, output, bond, .. } => {
+            format!("post result {output:?} for request {request} with bond {bond}")
+        }
+        ActionView::Challenge { request, output, k, bond, .. } => {
+            format!("challenge request {request} with output {output:?} (k = {k}, bond {bond})")
+        }
+        ActionView::DisputeMove { request, bytes } => {
+            format!("dispute move ({bytes} bytes) on request {request}")
+        }
     }
 }

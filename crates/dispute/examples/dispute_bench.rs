@@ -9,7 +9,6 @@
 use std::time::Instant;
 
 use cairn_dispute::{Clock, Dispute, Move, Params, Player, Side};
-use cairn_infer::engine::{ChannelRef, compute_element, output_channel};
 use cairn_infer::graph::SOFTMAX_TABLE_LEN;
 use cairn_infer::{
     Channels, ConvGeom, Graph, ModelCommitment, Multiplier, Node, Op, PoolGeom, TensorInfo, Trace,
@@ -161,48 +160,9 @@ fn cnn(rng: &mut Rng) -> Graph {
     .expect("valid")
 }
 
-fn recompute(graph: &Graph, outputs: &[Vec<i8>], i: usize) -> Vec<i8> {
-    let n = &graph.nodes()[i];
-    let infos: Vec<&TensorInfo> = n
-        .inputs
-        .iter()
-        .map(|&j| &graph.nodes()[j as usize].output)
-        .collect();
-    (0..n.output.elements())
-        .map(|e| {
-            let channel = output_channel(n, e).map(|o| {
-                let c = n.channels.as_ref().expect("channels");
-                let (_, depth) = n.op.channel_dims().expect("channels");
-                ChannelRef {
-                    weights: c.row(o, depth),
-                    bias: c.bias[o],
-                    multiplier: c.multipliers[o],
-                }
-            });
-            compute_element(n, &infos, channel, e, |s, k| {
-                outputs[n.inputs[s] as usize].get(k).copied()
-            })
-            .expect("inputs present")
-        })
-        .collect()
-}
-
-/// The truth with element 0 of node `at` changed, recomputed consistently after it, and a
-/// changed output if the lie did not reach it.
+/// The truth with node `at` changed, recomputed consistently after it.
 fn lie_at(graph: &Graph, truth: &Trace, at: usize) -> Trace {
-    let mut outputs = truth.outputs[..at].to_vec();
-    let mut v = truth.outputs[at].clone();
-    v[0] = v[0].wrapping_add(77);
-    outputs.push(v);
-    for i in at + 1..graph.len() {
-        let y = recompute(graph, &outputs, i);
-        outputs.push(y);
-    }
-    let last = outputs.len() - 1;
-    if outputs[last] == truth.outputs[last] {
-        outputs[last][0] = outputs[last][0].wrapping_add(1);
-    }
-    Trace { outputs }
+    cairn_dispute::forge::lie_at(graph, truth, at, 77).expect("a computed node")
 }
 
 struct Cost {

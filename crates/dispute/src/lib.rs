@@ -29,10 +29,12 @@
 //! no float, uses no hash map, and a rejected move changes nothing.
 
 pub mod encode;
+pub mod forge;
 pub mod game;
 pub mod player;
 pub mod tree;
 
+pub use encode::DecodeError;
 pub use game::{
     ARITIES, Claim, Clock, Dispute, Move, MoveError, OpenError, Outcome, Params, Reason, Request,
     Reveal, Side, TimeoutError, Tree,

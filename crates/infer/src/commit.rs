@@ -105,6 +105,22 @@ fn counted_root(tag: u8, count: u64, tree: Hash) -> Hash {
     merkle::tagged(tag, &[&(count as u32).to_le_bytes(), &tree])
 }
 
+/// Root of a tensor of `shape` holding `data` (row-major), as the execution commitment binds
+/// each node's output: the chain derives a request's input root and a result's output root
+/// with it. `None` if `data` does not have `shape`'s element count or a dimension is zero.
+pub fn tensor_root(shape: &[u32], data: &[i8]) -> Option<Hash> {
+    let info = TensorInfo {
+        shape: shape.to_vec(),
+        zero_point: 0,
+    };
+    let row_len = info.row_len();
+    if row_len == 0 || shape.contains(&0) || data.len() != info.elements() {
+        return None;
+    }
+    let leaves: Vec<Hash> = data.chunks(row_len).map(row_leaf).collect();
+    Some(bind_shape(shape, merkle::root(&leaves)))
+}
+
 /// The execution commitment of one inference, with what is needed to open it.
 #[derive(Clone, Debug)]
 pub struct ExecCommitment {

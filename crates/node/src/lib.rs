@@ -20,6 +20,7 @@ pub mod gossip;
 pub mod mempool;
 pub mod rpc;
 pub mod run;
+pub mod infer_views;
 pub mod task_views;
 
 /// The consensus signing scheme: ed25519, attributable (so equivocations are provable).

@@ -180,6 +180,40 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
             .collect())
     }
 
+    // --- Verified inference ---
+
+    async fn model(&self, id: String) -> Result<Option<cairn_rpc::infer_api::ModelView>, RpcError> {
+        let mut key = [0u8; 32];
+        hex::decode_to_slice(&id, &mut key).map_err(RpcError::internal)?;
+        let state = self.node.chain.lock().expect("chain lock").finalized();
+        Ok(state.model(&key).as_ref().map(crate::infer_views::model_view))
+    }
+
+    async fn models(&self) -> Result<Vec<cairn_rpc::infer_api::ModelView>, RpcError> {
+        let state = self.node.chain.lock().expect("chain lock").finalized();
+        Ok(state.models().iter().map(|(_, m)| crate::infer_views::model_view(m)).collect())
+    }
+
+    async fn inference(
+        &self,
+        id: u64,
+    ) -> Result<Option<cairn_rpc::infer_api::InferenceView>, RpcError> {
+        let state = self.node.chain.lock().expect("chain lock").finalized();
+        Ok(state.inference(id).as_ref().map(crate::infer_views::inference_view))
+    }
+
+    async fn inferences(
+        &self,
+        from: u64,
+    ) -> Result<Vec<cairn_rpc::infer_api::InferenceView>, RpcError> {
+        let state = self.node.chain.lock().expect("chain lock").finalized();
+        Ok(state
+            .inferences(from, cairn_rpc::INFERENCES_PAGE_MAX)
+            .iter()
+            .map(crate::infer_views::inference_view)
+            .collect())
+    }
+
     async fn validators(&self) -> Result<Vec<ValidatorView>, RpcError> {
         let state = self.node.chain.lock().expect("chain lock").finalized();
         let active = state.active_validator_set();

@@ -108,6 +108,27 @@ pub enum ActionView {
     CommitScores { task: u64, round: u32, commitment: String },
     RevealScores { task: u64, round: u32, scores: Vec<u16>, salt: String },
     AttestCheckpoint { task: u64, round: u32, model: String },
+    RegisterModel {
+        id: String,
+        name: String,
+        licence: String,
+        price: u64,
+        model_root: String,
+        node_count: u32,
+        input_shape: Vec<u32>,
+        output_shape: Vec<u32>,
+        lineage: Option<crate::infer_api::LineageView>,
+    },
+    RequestInference { model: String, input: String, payment: u64 },
+    PostResult { request: u64, output: Vec<i8>, exec_root: String, bond: u64 },
+    Challenge { request: u64, output: Vec<i8>, exec_root: String, k: u8, bond: u64 },
+    /// `bytes`: the move's encoded length (its content is cairn-dispute's binary move).
+    DisputeMove { request: u64, bytes: u64 },
+}
+
+fn int8(bytes: &[u8]) -> Vec<i8> {
+    // u8 → i8 is a bit-for-bit reinterpretation.
+    bytes.iter().map(|&b| b as i8).collect()
 }
 
 impl ActionView {
@@ -182,6 +203,59 @@ impl ActionView {
                 round: *round,
                 model: to_hex(model),
             },
+            Action::RegisterModel { model: m } => ActionView::RegisterModel {
+                id: to_hex(m.graph),
+                name: m.name.clone(),
+                licence: m.licence.clone(),
+                price: m.price,
+                model_root: to_hex(m.model_root),
+                node_count: m.node_count,
+                input_shape: m.input_shape.clone(),
+                output_shape: m.output_shape.clone(),
+                lineage: m.lineage.map(|l| crate::infer_api::LineageView {
+                    task: l.task,
+                    round: l.round,
+                }),
+            },
+            Action::RequestInference {
+                model,
+                input,
+                payment,
+            } => ActionView::RequestInference {
+                model: to_hex(model),
+                input: to_hex(input),
+                payment: *payment,
+            },
+            Action::PostResult {
+                request,
+                output,
+                exec_root,
+                bond,
+                ..
+            } => ActionView::PostResult {
+                request: *request,
+                output: int8(output),
+                exec_root: to_hex(exec_root),
+                bond: *bond,
+            },
+            Action::Challenge {
+                request,
+                output,
+                exec_root,
+                k,
+                bond,
+                ..
+            } => ActionView::Challenge {
+                request: *request,
+                output: int8(output),
+                exec_root: to_hex(exec_root),
+                k: *k,
+                bond: *bond,
+            },
+            Action::DisputeMove { request, mv } => ActionView::DisputeMove {
+                request: *request,
+                bytes: mv.len() as u64,
+            },
         }
     }
 
@@ -201,6 +275,11 @@ impl ActionView {
             ActionView::CommitScores { .. } => "commit_scores",
             ActionView::RevealScores { .. } => "reveal_scores",
             ActionView::AttestCheckpoint { .. } => "attest_checkpoint",
+            ActionView::RegisterModel { .. } => "register_model",
+            ActionView::RequestInference { .. } => "request_inference",
+            ActionView::PostResult { .. } => "post_result",
+            ActionView::Challenge { .. } => "challenge",
+            ActionView::DisputeMove { .. } => "dispute_move",
         }
     }
 }

@@ -99,4 +99,30 @@ pub trait Backend {
         &self,
         id: u64,
     ) -> impl Future<Output = Result<Vec<crate::task_api::RoundRecordView>, RpcError>> + Send;
+
+    // --- Verified inference (`cairn_getModel`, `cairn_getModels`, `cairn_getInference`,
+    // `cairn_getInferences`) ---
+
+    /// Registered model `id` (graph hash, canonical hex).
+    fn model(
+        &self,
+        id: String,
+    ) -> impl Future<Output = Result<Option<crate::infer_api::ModelView>, RpcError>> + Send;
+
+    /// Every registered model, by id.
+    fn models(
+        &self,
+    ) -> impl Future<Output = Result<Vec<crate::infer_api::ModelView>, RpcError>> + Send;
+
+    /// Inference request `id`.
+    fn inference(
+        &self,
+        id: u64,
+    ) -> impl Future<Output = Result<Option<crate::infer_api::InferenceView>, RpcError>> + Send;
+
+    /// Requests with id ≥ `from`, at most [crate::INFERENCES_PAGE_MAX], by id.
+    fn inferences(
+        &self,
+        from: u64,
+    ) -> impl Future<Output = Result<Vec<crate::infer_api::InferenceView>, RpcError>> + Send;
 }

@@ -185,6 +185,26 @@ impl RpcClient {
         self.call("cairn_getTasks", json!([]))
     }
 
+    /// Registered model `id` (graph hash hex).
+    pub fn model(&self, id: &str) -> Result<crate::infer_api::ModelView, ClientError> {
+        self.call("cairn_getModel", json!([id]))
+    }
+
+    /// Every registered model.
+    pub fn models(&self) -> Result<Vec<crate::infer_api::ModelView>, ClientError> {
+        self.call("cairn_getModels", json!([]))
+    }
+
+    /// Inference request `id`.
+    pub fn inference(&self, id: u64) -> Result<crate::infer_api::InferenceView, ClientError> {
+        self.call("cairn_getInference", json!([id]))
+    }
+
+    /// Inference requests from id `from` on (one page).
+    pub fn inferences(&self, from: u64) -> Result<Vec<crate::infer_api::InferenceView>, ClientError> {
+        self.call("cairn_getInferences", json!([from]))
+    }
+
     /// The scored rounds of task `id`.
     pub fn task_rounds(&self, id: u64) -> Result<Vec<crate::task_api::RoundRecordView>, ClientError> {
         self.call("cairn_getTaskRounds", json!([id]))

@@ -11,6 +11,7 @@ pub mod api;
 pub mod backend;
 pub mod client;
 pub mod error;
+pub mod infer_api;
 pub mod server;
 pub mod task_api;
 
@@ -21,6 +22,8 @@ pub use server::{router, serve, serve_with_shutdown};
 
 /// Largest HTTP request body the server reads (a batch of submitted transactions fits easily).
 pub const RPC_BODY_MAX_BYTES: usize = 1024 * 1024;
+/// Most inference requests one `cairn_getInferences` call returns.
+pub const INFERENCES_PAGE_MAX: usize = 500;
 /// Most requests in one JSON-RPC batch.
 pub const RPC_BATCH_MAX: usize = 100;
 /// Largest blob body `PUT /blobs` accepts (and `GET /blobs/{id}` can return): room for a

@@ -45,6 +45,11 @@ pub const METHODS: &[(&str, &[&str])] = &[
     ("cairn_getTask", &["id"]),
     ("cairn_getTasks", &[]),
     ("cairn_getTaskRounds", &["id"]),
+    // Verified inference.
+    ("cairn_getModel", &["id"]),
+    ("cairn_getModels", &[]),
+    ("cairn_getInference", &["id"]),
+    ("cairn_getInferences", &["from"]),
 ];
 
 /// The RPC's routes over `backend`.
@@ -266,6 +271,29 @@ async fn dispatch<B: Backend + Sync>(
         "cairn_getTaskRounds" => {
             let id = parse_height(next())?;
             to_json(backend.task_rounds(id).await?)
+        }
+        // Verified inference.
+        "cairn_getModel" => {
+            let id = parse_blob_id_arg(next())?;
+            match backend.model(id.clone()).await? {
+                Some(model) => to_json(model),
+                None => Err(RpcError::not_found(format!("model {id}"))),
+            }
+        }
+        "cairn_getModels" => to_json(backend.models().await?),
+        "cairn_getInference" => {
+            let id = parse_height(next())?;
+            match backend.inference(id).await? {
+                Some(i) => to_json(i),
+                None => Err(RpcError::not_found(format!("inference request {id}"))),
+            }
+        }
+        "cairn_getInferences" => {
+            let from = match next() {
+                (_, Value::Null) => 0,
+                arg => parse_height(arg)?,
+            };
+            to_json(backend.inferences(from).await?)
         }
         _ => unreachable!("every entry of METHODS has a branch"),
     }

@@ -185,6 +185,8 @@ impl State {
             self.put_unbonding(key, 0);
         }
         self.end_block_tasks(height).map_err(BlockError::Tasks)?;
+        self.end_block_inference(height)
+            .map_err(BlockError::Inference)?;
         let mut meta = self.meta.clone();
         meta.height = height;
         // epoch_length_blocks >= 1: checked by genesis validation and snapshot decoding.

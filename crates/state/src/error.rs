@@ -64,8 +64,70 @@ pub enum TxError {
     },
     #[error("{0}")]
     Task(TaskError),
+    #[error("{0}")]
+    Infer(InferError),
     #[error("arithmetic overflow while computing {what}")]
     Overflow { what: &'static str },
+}
+
+/// Why a model-registry or inference-market action is invalid.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InferError {
+    #[error("model field {field} is invalid: {reason}")]
+    InvalidModel { field: &'static str, reason: String },
+    #[error("model {model} is already registered")]
+    ModelExists { model: String },
+    #[error("the chain holds the most {what} it can")]
+    Full { what: &'static str },
+    #[error("lineage to round {round} of task {task} is invalid: {reason}")]
+    BadLineage {
+        task: u64,
+        round: u32,
+        reason: &'static str,
+    },
+    #[error("model {model} is not registered")]
+    UnknownModel { model: String },
+    #[error("{what} has {got} elements but the model's {what} shape {shape:?} has {expected}")]
+    ShapeMismatch {
+        what: &'static str,
+        shape: Vec<u32>,
+        expected: u64,
+        got: usize,
+    },
+    #[error("payment {payment} is below the model's price {price}")]
+    PaymentBelowPrice { payment: Amount, price: Amount },
+    #[error("inference request {request} does not exist")]
+    UnknownRequest { request: u64 },
+    #[error("inference request {request} is {status}; this action needs it {needed}")]
+    WrongStatus {
+        request: u64,
+        status: &'static str,
+        needed: &'static str,
+    },
+    #[error("inference request {request}'s {window} closed at height {deadline}")]
+    WindowClosed {
+        request: u64,
+        window: &'static str,
+        deadline: u64,
+    },
+    #[error("bond {bond} is below the minimum bond {min}")]
+    BondTooLow { bond: Amount, min: Amount },
+    #[error("{what} does not decode: {reason}")]
+    Malformed { what: &'static str, reason: String },
+    #[error("{what} does not verify: {reason}")]
+    BadProof { what: &'static str, reason: String },
+    #[error("the provider cannot challenge its own result")]
+    SelfChallenge,
+    #[error("request {request}'s result has been challenged {count} times; no more challenges")]
+    TooManyChallenges { request: u64, count: usize },
+    #[error("challenge refused: {reason}")]
+    InvalidChallenge { reason: String },
+    #[error("account {account} is not a party to the dispute over request {request}")]
+    NotAParty { request: u64, account: Address },
+    #[error("dispute move refused: {reason}")]
+    BadMove { reason: String },
+    #[error("dispute record of request {request} does not replay: {reason}")]
+    Replay { request: u64, reason: String },
 }
 
 /// Why a federated-learning task action is invalid.
@@ -177,6 +239,8 @@ pub enum BlockError {
     InvalidTx { index: u32, error: TxError },
     #[error("closing task phases failed: {0}")]
     Tasks(TxError),
+    #[error("settling inference requests failed: {0}")]
+    Inference(TxError),
     #[error("arithmetic overflow while computing {what}")]
     Overflow { what: &'static str },
 }

@@ -19,7 +19,7 @@
 //! - Invariant: a rejected transaction or block changes nothing (every write is journaled
 //!   and rolled back on error).
 //! - Invariant: `total_supply == Σ balances + Σ self-bonds + Σ delegations + Σ unbondings +
-//!   Σ task escrow and stakes`; only fees without a recipient, slashes and task penalties burn
+//!   Σ task escrow and stakes + Σ inference payments and bonds in escrow`; only fees without a recipient, slashes and task penalties burn
 //!   tokens, and nothing mints after genesis (task rewards come from the proposer's escrow).
 //!
 //! # State root
@@ -37,13 +37,18 @@
 mod block;
 mod entry;
 mod error;
+mod infer;
 mod snapshot;
 mod state;
 mod task;
 mod tx;
 
 pub use entry::{Account, Receipt, SlashEvent, Unbonding, Validator};
-pub use error::{BlockError, ProofError, SnapshotError, TaskError, TxError};
+pub use error::{BlockError, InferError, ProofError, SnapshotError, TaskError, TxError};
+pub use infer::{
+    CHALLENGES_PER_RESULT_MAX, DISPUTE_MOVES_MAX, DisputeEnd, DisputeRecord, Inference,
+    InferenceStatus, Model, PostedClaim, dispute_game,
+};
 pub use snapshot::{SNAPSHOT_ENTRIES_MAX, SNAPSHOT_VERSION};
 pub use state::{AccountProof, State};
 pub use task::{

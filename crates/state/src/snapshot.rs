@@ -4,6 +4,7 @@
 
 use crate::entry::{Account, Meta, ParamsCodec, SlashRecord, Validator};
 use crate::error::SnapshotError;
+use crate::infer::{Inference, Model};
 use crate::state::State;
 use crate::task::{RoundRecord, Task};
 use bytes::BytesMut;
@@ -12,7 +13,7 @@ use commonware_codec::{Buf, Copying, RangeCfg, Read, ReadExt, Write};
 use std::collections::BTreeMap;
 
 /// Snapshot format version; bump on any change to the layout below.
-pub const SNAPSHOT_VERSION: u8 = 2;
+pub const SNAPSHOT_VERSION: u8 = 3;
 /// Most entries in any one map of a snapshot (bounds allocation on decode).
 pub const SNAPSHOT_ENTRIES_MAX: usize = 1 << 26;
 
@@ -52,6 +53,8 @@ impl State {
         self.active_set.write(&mut w);
         self.tasks.write(&mut w);
         self.round_records.write(&mut w);
+        self.models.write(&mut w);
+        self.inferences.write(&mut w);
         w.to_vec()
     }
 
@@ -77,6 +80,8 @@ impl State {
         let active_set = Vec::<(PublicKey, Amount)>::read_cfg(&mut r, &cfg)?;
         let tasks: BTreeMap<u64, Task> = read_map(&mut r)?;
         let round_records: BTreeMap<(u64, u32), RoundRecord> = read_map(&mut r)?;
+        let models: BTreeMap<[u8; 32], Model> = read_map(&mut r)?;
+        let inferences: BTreeMap<u64, Inference> = read_map(&mut r)?;
         let left = bytes::Buf::remaining(&r);
         if left > 0 {
             return Err(commonware_codec::Error::ExtraData(left).into());
@@ -86,10 +91,25 @@ impl State {
         if tasks.iter().any(|(id, t)| *id != t.id) {
             return Err(inconsistent("a task entry holds another task's id"));
         }
+        if models.iter().any(|(id, m)| *id != m.registration.graph) {
+            return Err(inconsistent(
+                "a model entry holds another model's graph hash",
+            ));
+        }
+        if inferences.iter().any(|(id, i)| *id != i.id) {
+            return Err(inconsistent(
+                "an inference entry holds another request's id",
+            ));
+        }
         let held = tasks
             .values()
             .try_fold(0u64, |acc, t| t.held().and_then(|h| acc.checked_add(h)))
-            .ok_or_else(|| inconsistent("task funds overflow u64"))?;
+            .and_then(|tasks| {
+                inferences
+                    .values()
+                    .try_fold(tasks, |acc, i| i.held().and_then(|h| acc.checked_add(h)))
+            })
+            .ok_or_else(|| inconsistent("task and inference funds overflow u64"))?;
         check_stake(
             &meta,
             &accounts,
@@ -131,6 +151,10 @@ impl State {
         round_records
             .into_iter()
             .for_each(|(k, v)| state.put_round_record(k, v));
+        models.into_iter().for_each(|(k, v)| state.put_model(k, v));
+        inferences
+            .into_values()
+            .for_each(|i| state.put_inference(i));
         state.set_active_set(active_set);
         state.journal_clear();
         Ok(state)

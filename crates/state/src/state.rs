@@ -6,6 +6,7 @@
 
 use crate::entry::{Account, Meta, ParamsCodec, SlashEvent, SlashRecord, Unbonding, Validator};
 use crate::error::ProofError;
+use crate::infer::{Inference, Model};
 use crate::task::{RoundRecord, Task};
 use cairn_types::{Address, Amount, Digest, Genesis, GenesisError, Params, PublicKey};
 use commonware_codec::Encode;
@@ -30,6 +31,8 @@ pub(crate) mod tag {
     pub const ACTIVE_SET: u8 = 8;
     pub const TASK: u8 = 9;
     pub const ROUND_RECORD: u8 = 10;
+    pub const MODEL: u8 = 11;
+    pub const INFERENCE: u8 = 12;
 }
 
 /// (validator, owner): keyed by validator first so a slash walks one range.
@@ -66,6 +69,8 @@ pub(crate) enum Undo {
     Meta(Meta),
     Task(u64, Option<Task>),
     RoundRecord(RoundKey, Option<RoundRecord>),
+    Model([u8; 32], Option<Model>),
+    Inference(u64, Option<Inference>),
 }
 
 /// The whole ledger state. Cloning is a deep copy.
@@ -86,6 +91,10 @@ pub struct State {
     pub(crate) tasks: BTreeMap<u64, Task>,
     /// Scored rounds (lineage and checkpoints) by (task, round).
     pub(crate) round_records: BTreeMap<RoundKey, RoundRecord>,
+    /// Registered models by graph hash.
+    pub(crate) models: BTreeMap<[u8; 32], Model>,
+    /// Inference requests by id.
+    pub(crate) inferences: BTreeMap<u64, Inference>,
     /// (tag || key) -> leaf digest of every entry; the root is built from these.
     pub(crate) leaves: BTreeMap<Vec<u8>, Digest>,
     /// Previous values since the last [State::journal_clear]; replayed backwards on rollback.
@@ -175,6 +184,8 @@ impl State {
             slashes: BTreeMap::new(),
             active_set: Vec::new(),
             tasks: BTreeMap::new(),
+            models: BTreeMap::new(),
+            inferences: BTreeMap::new(),
             round_records: BTreeMap::new(),
             leaves: BTreeMap::new(),
             journal: Vec::new(),
@@ -267,6 +278,29 @@ impl State {
         self.journal.push(Undo::Task(id, prev));
     }
 
+    pub(crate) fn put_model(&mut self, id: [u8; 32], model: Model) {
+        let prev = store(
+            &mut self.models,
+            &mut self.leaves,
+            tag::MODEL,
+            id,
+            Some(model),
+        );
+        self.journal.push(Undo::Model(id, prev));
+    }
+
+    pub(crate) fn put_inference(&mut self, inference: Inference) {
+        let id = inference.id;
+        let prev = store(
+            &mut self.inferences,
+            &mut self.leaves,
+            tag::INFERENCE,
+            id,
+            Some(inference),
+        );
+        self.journal.push(Undo::Inference(id, prev));
+    }
+
     pub(crate) fn put_round_record(&mut self, key: RoundKey, record: RoundRecord) {
         let prev = store(
             &mut self.round_records,
@@ -343,6 +377,12 @@ impl State {
                 Undo::RoundRecord(k, v) => {
                     let _ = store(&mut self.round_records, leaves, tag::ROUND_RECORD, k, v);
                 }
+                Undo::Model(k, v) => {
+                    let _ = store(&mut self.models, leaves, tag::MODEL, k, v);
+                }
+                Undo::Inference(k, v) => {
+                    let _ = store(&mut self.inferences, leaves, tag::INFERENCE, k, v);
+                }
                 Undo::ActiveSet(set) => {
                     self.set_active_set(set);
                     self.journal.pop();
@@ -375,7 +415,8 @@ impl State {
         self.meta.epoch
     }
 
-    /// Tokens in existence: balances, bonds, unbondings and what tasks hold (escrow, stakes).
+    /// Tokens in existence: balances, bonds, unbondings, what tasks hold (escrow, stakes) and
+    /// what inference requests hold (payments, bonds).
     pub fn total_supply(&self) -> Amount {
         self.meta.total_supply
     }
@@ -599,6 +640,8 @@ mod tests {
         add(&mut out, tag::SLASH, &s.slashes);
         add(&mut out, tag::TASK, &s.tasks);
         add(&mut out, tag::ROUND_RECORD, &s.round_records);
+        add(&mut out, tag::MODEL, &s.models);
+        add(&mut out, tag::INFERENCE, &s.inferences);
         out
     }
 

@@ -566,8 +566,8 @@ impl State {
             .collect()
     }
 
-    /// Every checkpoint the ledger references: initial models, round inputs, attested
-    /// aggregates and submitted updates (what blob pruning must keep).
+    /// Every blob the ledger references: initial models, round inputs, attested aggregates,
+    /// submitted updates and registered model graphs (what blob pruning must keep).
     pub fn referenced_blobs(&self) -> Vec<BlobHash> {
         let mut out = std::collections::BTreeSet::new();
         for t in self.tasks.values() {
@@ -583,6 +583,8 @@ impl State {
             out.extend(rec.checkpoint);
             out.extend(rec.outcomes.iter().filter(|o| o.accepted).map(|o| o.update));
         }
+        // Registered models' graphs: providers and challengers fetch them from any node.
+        out.extend(self.models.keys().copied());
         out.into_iter().collect()
     }
 

@@ -121,6 +121,8 @@ impl State {
             Action::Transfer { amount, .. } | Action::Bond { amount, .. } => *amount,
             Action::ProposeTask { spec } => spec.reward_pool,
             Action::JoinTask { stake, .. } => *stake,
+            Action::RequestInference { payment, .. } => *payment,
+            Action::PostResult { bond, .. } | Action::Challenge { bond, .. } => *bond,
             _ => 0,
         };
         let needed = tx
@@ -135,6 +137,7 @@ impl State {
         }
         self.validate_action(&tx.signer, &acting, &tx.action)?;
         self.validate_task_action(&acting, &tx.action, height)?;
+        self.validate_infer_action(&acting, &tx.action, height)?;
         Ok(Checked { acting })
     }
 
@@ -194,6 +197,12 @@ impl State {
             | Action::CommitScores { .. }
             | Action::RevealScores { .. }
             | Action::AttestCheckpoint { .. } => {}
+            // Registry and market actions: see State::validate_infer_action.
+            Action::RegisterModel { .. }
+            | Action::RequestInference { .. }
+            | Action::PostResult { .. }
+            | Action::Challenge { .. }
+            | Action::DisputeMove { .. } => {}
             Action::UnlinkHotKey { hot } => {
                 if self.hot_keys.get(hot) != Some(signer) {
                     let reason = "it is not linked to the signing account";
@@ -246,7 +255,10 @@ impl State {
         Ok(())
     }
 
-    pub(crate) fn known_validator(&self, validator: &PublicKey) -> Result<&crate::Validator, TxError> {
+    pub(crate) fn known_validator(
+        &self,
+        validator: &PublicKey,
+    ) -> Result<&crate::Validator, TxError> {
         self.validators
             .get(validator)
             .ok_or_else(|| TxError::UnknownValidator {
@@ -321,6 +333,13 @@ impl State {
             | Action::RevealScores { .. }
             | Action::AttestCheckpoint { .. } => {
                 self.execute_task_action(acting, &tx.action, height)?
+            }
+            Action::RegisterModel { .. }
+            | Action::RequestInference { .. }
+            | Action::PostResult { .. }
+            | Action::Challenge { .. }
+            | Action::DisputeMove { .. } => {
+                self.execute_infer_action(acting, &tx.action, height)?
             }
         }
         Ok(())

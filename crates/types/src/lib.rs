@@ -5,6 +5,7 @@
 
 pub mod block;
 pub mod genesis;
+pub mod infer;
 pub mod limits;
 pub mod sig_cache;
 pub mod task;
@@ -13,6 +14,7 @@ pub mod tx;
 pub use block::{Block, BlockContext, Evidence, EvidenceKind};
 pub use commonware_cryptography::ed25519::{PrivateKey, PublicKey, Signature};
 pub use commonware_cryptography::sha256::Digest;
+pub use infer::{Lineage, ModelRegistration};
 pub use genesis::{Genesis, GenesisAccount, GenesisError, GenesisValidator, Params};
 pub use sig_cache::SignatureCache;
 pub use task::{AggregationRule, BlobHash, Role, TaskSpec, score_commitment};

@@ -1,7 +1,8 @@
 //! Every size bound of the protocol, as named constants with the unit last.
 
-/// Largest encoded transaction accepted anywhere (mempool, block, RPC).
-pub const TX_SIZE_MAX_BYTES: usize = 4 * 1024;
+/// Largest encoded transaction accepted anywhere (mempool, block, RPC): room for the largest
+/// dispute move ([`crate::infer::MOVE_MAX_BYTES`]) plus the envelope.
+pub const TX_SIZE_MAX_BYTES: usize = 16 * 1024;
 /// Most transactions in one block.
 pub const BLOCK_TXS_MAX: usize = 10_000;
 /// Most evidence items in one block.

@@ -3,6 +3,7 @@
 //! Signed bytes: `TX_NAMESPACE` (as the signature namespace) over the canonical encoding of
 //! [Transaction], which starts with the chain id, so a signature is valid on one chain only.
 
+use crate::infer::{self, ModelRegistration, read_bytes};
 use crate::task::{BlobHash, Role, TRAINERS_PER_ROUND_MAX, TaskSpec};
 use crate::{Address, Amount, Digest, PrivateKey, PublicKey, Signature, TX_NAMESPACE, limits};
 use bytes::BufMut;
@@ -82,6 +83,37 @@ pub enum Action {
         round: u32,
         model: BlobHash,
     },
+    /// Register a quantized model (its graph uploaded as a blob) owned by the signer. Cold
+    /// key only.
+    RegisterModel { model: ModelRegistration },
+    /// Ask for one inference of registered model `model` on `input` (int8 elements),
+    /// escrowing `payment` (at least the model's price). Cold key only.
+    RequestInference {
+        model: BlobHash,
+        input: Vec<u8>,
+        payment: Amount,
+    },
+    /// A provider answers request `request` with `output`, the execution root of its trace
+    /// and the proof of the output's tensor root under it, escrowing `bond`. Cold key only.
+    PostResult {
+        request: u64,
+        output: Vec<u8>,
+        exec_root: [u8; 32],
+        output_proof: Vec<u8>,
+        bond: Amount,
+    },
+    /// Dispute the result of `request` with another output and execution root, escrowing
+    /// `bond`; `k` is the bisection arity (2, 4, 8 or 16). Cold key only.
+    Challenge {
+        request: u64,
+        output: Vec<u8>,
+        exec_root: [u8; 32],
+        output_proof: Vec<u8>,
+        k: u8,
+        bond: Amount,
+    },
+    /// A move in the open dispute over `request` (cairn-dispute's canonical move bytes).
+    DisputeMove { request: u64, mv: Vec<u8> },
 }
 
 impl Action {
@@ -95,6 +127,7 @@ impl Action {
                 | Action::CommitScores { .. }
                 | Action::RevealScores { .. }
                 | Action::AttestCheckpoint { .. }
+                | Action::DisputeMove { .. }
         )
     }
 
@@ -114,6 +147,11 @@ impl Action {
             Action::CommitScores { .. } => "commit_scores",
             Action::RevealScores { .. } => "reveal_scores",
             Action::AttestCheckpoint { .. } => "attest_checkpoint",
+            Action::RegisterModel { .. } => "register_model",
+            Action::RequestInference { .. } => "request_inference",
+            Action::PostResult { .. } => "post_result",
+            Action::Challenge { .. } => "challenge",
+            Action::DisputeMove { .. } => "dispute_move",
         }
     }
 }
@@ -216,6 +254,55 @@ impl Write for Action {
                 round.write(w);
                 model.write(w);
             }
+            Action::RegisterModel { model } => {
+                13u8.write(w);
+                model.write(w);
+            }
+            Action::RequestInference {
+                model,
+                input,
+                payment,
+            } => {
+                14u8.write(w);
+                model.write(w);
+                input.write(w);
+                payment.write(w);
+            }
+            Action::PostResult {
+                request,
+                output,
+                exec_root,
+                output_proof,
+                bond,
+            } => {
+                15u8.write(w);
+                request.write(w);
+                output.write(w);
+                exec_root.write(w);
+                output_proof.write(w);
+                bond.write(w);
+            }
+            Action::Challenge {
+                request,
+                output,
+                exec_root,
+                output_proof,
+                k,
+                bond,
+            } => {
+                16u8.write(w);
+                request.write(w);
+                output.write(w);
+                exec_root.write(w);
+                output_proof.write(w);
+                k.write(w);
+                bond.write(w);
+            }
+            Action::DisputeMove { request, mv } => {
+                17u8.write(w);
+                request.write(w);
+                mv.write(w);
+            }
         }
     }
 }
@@ -237,6 +324,19 @@ impl EncodeSize for Action {
             Action::SubmitUpdate { .. } | Action::AttestCheckpoint { .. } => 8 + 4 + 32,
             Action::CommitScores { commitment, .. } => 8 + 4 + commitment.encode_size(),
             Action::RevealScores { scores, .. } => 8 + 4 + scores.encode_size() + 32,
+            Action::RegisterModel { model } => model.encode_size(),
+            Action::RequestInference { input, .. } => 32 + input.encode_size() + 8,
+            Action::PostResult {
+                output,
+                output_proof,
+                ..
+            } => 8 + output.encode_size() + 32 + output_proof.encode_size() + 8,
+            Action::Challenge {
+                output,
+                output_proof,
+                ..
+            } => 8 + output.encode_size() + 32 + output_proof.encode_size() + 1 + 8,
+            Action::DisputeMove { mv, .. } => 8 + mv.encode_size(),
         }
     }
 }
@@ -303,6 +403,33 @@ impl Read for Action {
                 task: u64::read(r)?,
                 round: u32::read(r)?,
                 model: BlobHash::read(r)?,
+            },
+            13 => Action::RegisterModel {
+                model: ModelRegistration::read(r)?,
+            },
+            14 => Action::RequestInference {
+                model: BlobHash::read(r)?,
+                input: read_bytes(r, infer::INPUT_MAX_BYTES)?,
+                payment: u64::read(r)?,
+            },
+            15 => Action::PostResult {
+                request: u64::read(r)?,
+                output: read_bytes(r, infer::OUTPUT_MAX_BYTES)?,
+                exec_root: <[u8; 32]>::read(r)?,
+                output_proof: read_bytes(r, infer::PROOF_MAX_BYTES)?,
+                bond: u64::read(r)?,
+            },
+            16 => Action::Challenge {
+                request: u64::read(r)?,
+                output: read_bytes(r, infer::OUTPUT_MAX_BYTES)?,
+                exec_root: <[u8; 32]>::read(r)?,
+                output_proof: read_bytes(r, infer::PROOF_MAX_BYTES)?,
+                k: u8::read(r)?,
+                bond: u64::read(r)?,
+            },
+            17 => Action::DisputeMove {
+                request: u64::read(r)?,
+                mv: read_bytes(r, infer::MOVE_MAX_BYTES)?,
             },
             tag => return Err(CodecError::InvalidEnum(tag)),
         })

@@ -1,7 +1,6 @@
 //! Graph builders (as cairn-infer's tests build them), forged traces and a game driver.
 
 use cairn_dispute::{Clock, Dispute, Move, Outcome, Params, Player};
-use cairn_infer::engine::{ChannelRef, compute_element, output_channel};
 use cairn_infer::graph::SOFTMAX_TABLE_LEN;
 use cairn_infer::{
     Channels, ConvGeom, Graph, ModelCommitment, Multiplier, Node, Op, PoolGeom, TensorInfo, Trace,
@@ -144,82 +143,11 @@ pub fn random_graph(seed: u64) -> Graph {
     Graph::new(nodes).expect("random graph is valid")
 }
 
-/// How a forged trace departs from the truth at one node.
-#[derive(Clone, Copy, Debug)]
-pub enum Lie {
-    /// Random values (at least one element changed).
-    Garbage(u64),
-    /// The true value again (a liar "repairing" a split point after an earlier lie).
-    Truth,
-}
+pub use cairn_dispute::forge::{Lie, force_output_lie};
 
-/// Recomputes `node` of `graph` from `outputs` (its inputs must be filled in).
-pub fn recompute(graph: &Graph, outputs: &[Vec<i8>], i: usize) -> Vec<i8> {
-    let nodes = graph.nodes();
-    let n = &nodes[i];
-    let infos: Vec<&TensorInfo> = n
-        .inputs
-        .iter()
-        .map(|&j| &nodes[j as usize].output)
-        .collect();
-    (0..n.output.elements())
-        .map(|e| {
-            let channel = output_channel(n, e).map(|o| {
-                let c = n.channels.as_ref().expect("has channels");
-                let (_, depth) = n.op.channel_dims().expect("has channels");
-                ChannelRef {
-                    weights: c.row(o, depth),
-                    bias: c.bias[o],
-                    multiplier: c.multipliers[o],
-                }
-            });
-            compute_element(n, &infos, channel, e, |slot, k| {
-                outputs[n.inputs[slot] as usize].get(k).copied()
-            })
-            .expect("all inputs present")
-        })
-        .collect()
-}
-
-/// A trace that follows `lies` at their nodes and is internally consistent everywhere else.
+/// [`cairn_dispute::forge::forge`] on a graph it always succeeds on.
 pub fn forge(graph: &Graph, truth: &Trace, lies: &[(usize, Lie)]) -> Trace {
-    let mut outputs: Vec<Vec<i8>> = Vec::with_capacity(graph.len());
-    for i in 0..graph.len() {
-        let honest = if i == 0 {
-            truth.outputs[0].clone()
-        } else {
-            recompute(graph, &outputs, i)
-        };
-        let value = match lies.iter().find(|(n, _)| *n == i) {
-            None => honest,
-            Some((_, Lie::Truth)) => truth.outputs[i].clone(),
-            Some((_, Lie::Garbage(seed))) => garbage(&honest, *seed),
-        };
-        outputs.push(value);
-    }
-    Trace { outputs }
-}
-
-/// `v` with random elements changed (always at least one).
-pub fn garbage(v: &[i8], seed: u64) -> Vec<i8> {
-    let mut rng = Rng(seed);
-    let mut out = v.to_vec();
-    for x in out.iter_mut() {
-        if rng.below(4) == 0 {
-            *x = rng.i8();
-        }
-    }
-    let k = rng.below(out.len() as u64) as usize;
-    out[k] = v[k].wrapping_add((1 + rng.below(255)) as u8 as i8);
-    out
-}
-
-/// Makes the forged trace's output differ from the truth's (a liar has to, to be disputed).
-pub fn force_output_lie(truth: &Trace, forged: &mut Trace, seed: u64) {
-    let last = forged.outputs.len() - 1;
-    if forged.outputs[last] == truth.outputs[last] {
-        forged.outputs[last] = garbage(&truth.outputs[last], seed);
-    }
+    cairn_dispute::forge::forge(graph, truth, lies).expect("forgeable")
 }
 
 pub const CLOCK: Clock = Clock {
@@ -306,7 +234,16 @@ pub struct Played {
 
 /// Plays a dispute to the end, one block per move; a side that posts nothing (or whose move
 /// is rejected) is timed out.
-pub fn play(mut d: Dispute, players: [(&Player, Tamper); 2]) -> Played {
+pub fn play(d: Dispute, players: [(&Player, Tamper); 2]) -> Played {
+    play_with(d, players, |_| {})
+}
+
+/// [`play`], showing `posted` every move a side posts (accepted or not).
+pub fn play_with(
+    mut d: Dispute,
+    players: [(&Player, Tamper); 2],
+    mut posted: impl FnMut(&Move),
+) -> Played {
     let (mut height, mut rejected) = (d.params().start_height, 0);
     let mut count = [0u32; 2];
     while d.outcome().is_none() {
@@ -321,6 +258,9 @@ pub fn play(mut d: Dispute, players: [(&Player, Tamper); 2]) -> Played {
             (_, mv) => mv,
         };
         height += 1;
+        if let Some(mv) = &mv {
+            posted(mv);
+        }
         let accepted = match &mv {
             Some(mv) => match d.apply(side, mv, height) {
                 Ok(_) => true,

@@ -8,7 +8,11 @@ use crate::common::{Lie, Rng, Tamper, force_output_lie, forge, open, play, rando
 /// A liar's trace: a first lie at a random node (node 0 = another input), perhaps a
 /// "repair" to the truth at a later node, consistent recomputation elsewhere, and an output
 /// that differs from the truth.
-fn liar_trace(g: &cairn_infer::Graph, truth: &cairn_infer::Trace, seed: u64) -> cairn_infer::Trace {
+pub fn liar_trace(
+    g: &cairn_infer::Graph,
+    truth: &cairn_infer::Trace,
+    seed: u64,
+) -> cairn_infer::Trace {
     let mut rng = Rng(seed);
     let n = g.len();
     let first = rng.below(n as u64) as usize;
@@ -24,7 +28,7 @@ fn liar_trace(g: &cairn_infer::Graph, truth: &cairn_infer::Trace, seed: u64) -> 
     forged
 }
 
-fn tamper(rng: &mut Rng) -> Tamper {
+pub fn tamper(rng: &mut Rng) -> Tamper {
     match rng.below(3) {
         0 => Tamper::None,
         1 => Tamper::SilentAt(rng.below(8) as u32),

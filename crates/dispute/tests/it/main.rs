@@ -1,5 +1,6 @@
 //! cairn-dispute's integration tests (one binary).
 
+mod codec;
 mod common;
 mod format;
 mod games;

@@ -320,6 +320,28 @@ impl Backend for FakeNode {
         Ok(Vec::new())
     }
 
+    async fn model(&self, _id: String) -> Result<Option<cairn_rpc::infer_api::ModelView>, RpcError> {
+        Ok(None)
+    }
+
+    async fn models(&self) -> Result<Vec<cairn_rpc::infer_api::ModelView>, RpcError> {
+        Ok(Vec::new())
+    }
+
+    async fn inference(
+        &self,
+        _id: u64,
+    ) -> Result<Option<cairn_rpc::infer_api::InferenceView>, RpcError> {
+        Ok(None)
+    }
+
+    async fn inferences(
+        &self,
+        _from: u64,
+    ) -> Result<Vec<cairn_rpc::infer_api::InferenceView>, RpcError> {
+        Ok(Vec::new())
+    }
+
     async fn metrics(&self) -> Result<String, RpcError> {
         let height = self.with(|s| s.blocks.len() - 1);
         Ok(format!(

@@ -368,7 +368,7 @@ fn bad_params_name_the_param() {
         ),
         (
             "cairn_submitTx",
-            json!(["00".repeat(5000)]),
+            json!(["00".repeat(cairn_types::limits::TX_SIZE_MAX_BYTES + 1)]),
             "tx",
             "the limit is",
         ),

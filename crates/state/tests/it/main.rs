@@ -2,6 +2,7 @@
 
 mod block;
 mod flows;
+mod infer;
 mod props;
 mod rejections;
 mod tasks;
@@ -152,4 +153,67 @@ pub fn block(state: &mut State, txs: &[SignedTx]) {
     state
         .execute_block(height, &pk(VAL1), txs, &[])
         .expect("block executes");
+}
+
+/// A chain driven one block at a time, with each signer's nonce tracked.
+pub struct Net {
+    pub state: State,
+    nonces: std::collections::BTreeMap<u64, u64>,
+}
+
+impl Net {
+    /// Genesis with `accounts` funded and validators 101–103 (operators 11–13).
+    pub fn with_accounts(accounts: &[(u64, Amount)]) -> Net {
+        let g = genesis_of(
+            accounts,
+            &[(VAL1, OP1, 10_000), (VAL2, OP2, 20_000), (VAL3, OP3, 5_000)],
+            params(),
+        );
+        Net {
+            state: State::from_genesis(&g).expect("genesis is valid"),
+            nonces: std::collections::BTreeMap::new(),
+        }
+    }
+
+    pub fn height(&self) -> u64 {
+        self.state.height()
+    }
+
+    pub fn sign(&mut self, signer: u64, action: Action) -> SignedTx {
+        let nonce = self.nonces.entry(signer).or_insert(0);
+        let tx = tx(signer, *nonce, 1, action);
+        *nonce += 1;
+        tx
+    }
+
+    /// One block with `actions`; panics if any is rejected.
+    pub fn block(&mut self, actions: Vec<(u64, Action)>) {
+        let txs: Vec<SignedTx> = actions.into_iter().map(|(s, a)| self.sign(s, a)).collect();
+        let h = self.height() + 1;
+        self.state
+            .execute_block(h, &pk(VAL1), &txs, &[])
+            .unwrap_or_else(|e| panic!("block {h} rejected: {e}"));
+    }
+
+    /// Applies one action expecting a rejection; checks both paths agree and nothing changed.
+    pub fn reject(&mut self, signer: u64, action: Action) -> cairn_state::TxError {
+        let nonce = *self.nonces.get(&signer).unwrap_or(&0);
+        let tx = tx(signer, nonce, 1, action);
+        let root = self.state.root();
+        let checked = self.state.check_tx(&tx).expect_err("check_tx must refuse");
+        let h = self.height() + 1;
+        let applied = self
+            .state
+            .apply_tx(&tx, &pk(VAL1), h, 0)
+            .expect_err("apply_tx must refuse");
+        assert_eq!(checked, applied);
+        assert_eq!(self.state.root(), root, "a rejection changed the state");
+        applied
+    }
+
+    pub fn idle(&mut self, blocks: u64) {
+        for _ in 0..blocks {
+            self.block(Vec::new());
+        }
+    }
 }

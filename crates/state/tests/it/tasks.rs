@@ -1,13 +1,9 @@
 //! Federated-learning tasks: review, registration, the round phases, score consensus,
 //! rewards, penalties, checkpoints, and every rejection leaving the state untouched.
 
-use crate::{CHAIN, genesis_of, key, params, pk};
+use crate::{Net, pk};
 use cairn_state::{Phase, State, TaskError, TaskStatus, TxError};
-use cairn_types::{
-    Action, Address, AggregationRule, Amount, Role, SignedTx, TaskSpec, Transaction,
-    score_commitment,
-};
-use std::collections::BTreeMap;
+use cairn_types::{Action, Address, AggregationRule, Amount, Role, TaskSpec, score_commitment};
 
 const PROPOSER: u64 = 1;
 const TRAINERS: [u64; 3] = [21, 22, 23];
@@ -42,11 +38,6 @@ fn spec() -> TaskSpec {
 }
 
 /// A state plus the bookkeeping to drive it block by block.
-struct Net {
-    state: State,
-    nonces: BTreeMap<u64, u64>,
-}
-
 impl Net {
     fn new() -> Net {
         let mut accounts = vec![
@@ -56,71 +47,7 @@ impl Net {
             (13, 100_000),
         ];
         accounts.extend(TRAINERS.iter().chain(SCORERS.iter()).map(|s| (*s, 10_000)));
-        let g = genesis_of(
-            &accounts,
-            &[(101, 11, 10_000), (102, 12, 20_000), (103, 13, 5_000)],
-            params(),
-        );
-        Net {
-            state: State::from_genesis(&g).expect("genesis is valid"),
-            nonces: BTreeMap::new(),
-        }
-    }
-
-    fn height(&self) -> u64 {
-        self.state.height()
-    }
-
-    fn sign(&mut self, signer: u64, action: Action) -> SignedTx {
-        let nonce = self.nonces.entry(signer).or_insert(0);
-        let tx = Transaction {
-            chain_id: CHAIN.into(),
-            signer: pk(signer),
-            nonce: *nonce,
-            fee: 1,
-            action,
-        }
-        .sign(&key(signer));
-        *nonce += 1;
-        tx
-    }
-
-    /// One block with `actions`; panics if any is rejected.
-    fn block(&mut self, actions: Vec<(u64, Action)>) {
-        let txs: Vec<SignedTx> = actions.into_iter().map(|(s, a)| self.sign(s, a)).collect();
-        let h = self.height() + 1;
-        self.state
-            .execute_block(h, &pk(101), &txs, &[])
-            .unwrap_or_else(|e| panic!("block {h} rejected: {e}"));
-    }
-
-    /// Applies one action expecting a task error; checks nothing changed.
-    fn reject(&mut self, signer: u64, action: Action) -> TxError {
-        let nonce = *self.nonces.get(&signer).unwrap_or(&0);
-        let tx = Transaction {
-            chain_id: CHAIN.into(),
-            signer: pk(signer),
-            nonce,
-            fee: 1,
-            action,
-        }
-        .sign(&key(signer));
-        let root = self.state.root();
-        let checked = self.state.check_tx(&tx).expect_err("check_tx must refuse");
-        let h = self.height() + 1;
-        let applied = self
-            .state
-            .apply_tx(&tx, &pk(101), h, 0)
-            .expect_err("apply_tx must refuse");
-        assert_eq!(checked, applied);
-        assert_eq!(self.state.root(), root, "a rejection changed the state");
-        applied
-    }
-
-    fn idle(&mut self, blocks: u64) {
-        for _ in 0..blocks {
-            self.block(Vec::new());
-        }
+        Net::with_accounts(&accounts)
     }
 
     /// Proposes the task, approves it by both active validators and registers everyone.
@@ -356,6 +283,40 @@ fn a_round_runs_from_submission_to_checkpoint() {
     );
     assert_eq!(net.held(), net.state.total_supply());
     assert!(net.state.referenced_blobs().contains(&model));
+
+    // A quantized model registered with lineage to this round records its checkpoint; a
+    // round without a record cannot be named.
+    let registration = |round| cairn_types::ModelRegistration {
+        graph: [7; 32],
+        model_root: [8; 32],
+        node_count: 3,
+        input_shape: vec![4],
+        output_shape: vec![2],
+        name: "from-task".into(),
+        licence: "MIT".into(),
+        price: 0,
+        lineage: Some(cairn_types::Lineage { task: id, round }),
+    };
+    let e = net.reject(
+        PROPOSER,
+        Action::RegisterModel {
+            model: registration(1),
+        },
+    );
+    assert!(e.to_string().contains("no record"), "{e}");
+    net.block(vec![(
+        PROPOSER,
+        Action::RegisterModel {
+            model: registration(0),
+        },
+    )]);
+    let registered = net.state.model(&[7; 32]).expect("registered");
+    assert_eq!(registered.checkpoint, Some(model));
+    assert_eq!(registered.owner, pk(PROPOSER));
+    assert!(
+        net.state.referenced_blobs().contains(&[7; 32]),
+        "graphs are kept"
+    );
 }
 
 #[test]

@@ -18,7 +18,10 @@ fn transfer(seed: u64, nonce: u64, amount: u64) -> SignedTx {
         signer: key(seed).public_key(),
         nonce,
         fee: 1,
-        action: Action::Transfer { to: key(seed + 1).public_key(), amount },
+        action: Action::Transfer {
+            to: key(seed + 1).public_key(),
+            amount,
+        },
     }
     .sign(&key(seed))
 }
@@ -45,7 +48,10 @@ fn oversize_bytes_are_refused_before_decoding() {
     let bytes = vec![0u8; limits::TX_SIZE_MAX_BYTES + 1];
     assert_eq!(
         SignedTx::decode_bounded(&bytes),
-        Err(TxDecodeError::TooLarge { size: limits::TX_SIZE_MAX_BYTES + 1, max: limits::TX_SIZE_MAX_BYTES })
+        Err(TxDecodeError::TooLarge {
+            size: limits::TX_SIZE_MAX_BYTES + 1,
+            max: limits::TX_SIZE_MAX_BYTES
+        })
     );
 }
 
@@ -53,11 +59,17 @@ fn oversize_bytes_are_refused_before_decoding() {
 fn truncated_and_trailing_bytes_are_malformed() {
     let bytes = transfer(1, 0, 5).encode().to_vec();
     for cut in [0, 1, 10, bytes.len() - 1] {
-        assert!(matches!(SignedTx::decode_bounded(&bytes[..cut]), Err(TxDecodeError::Malformed(_))));
+        assert!(matches!(
+            SignedTx::decode_bounded(&bytes[..cut]),
+            Err(TxDecodeError::Malformed(_))
+        ));
     }
     let mut longer = bytes.clone();
     longer.push(0);
-    assert!(matches!(SignedTx::decode_bounded(&longer), Err(TxDecodeError::Malformed(_))));
+    assert!(matches!(
+        SignedTx::decode_bounded(&longer),
+        Err(TxDecodeError::Malformed(_))
+    ));
 }
 
 #[test]
@@ -68,7 +80,10 @@ fn unknown_action_tag_is_malformed() {
     let tag_at = 1 + "cairn-test".len() + 32 + 8 + 8;
     assert_eq!(bytes[tag_at], 0, "transfer tag");
     bytes[tag_at] = 99;
-    assert!(matches!(SignedTx::decode_bounded(&bytes), Err(TxDecodeError::Malformed(_))));
+    assert!(matches!(
+        SignedTx::decode_bounded(&bytes),
+        Err(TxDecodeError::Malformed(_))
+    ));
 }
 
 #[test]
@@ -76,12 +91,18 @@ fn signature_covers_chain_id_and_every_field() {
     let tx = transfer(3, 0, 5);
     let mut other_chain = tx.clone();
     other_chain.tx.chain_id = "another-chain".into();
-    assert!(!other_chain.verify_signature(), "a signature must not replay on another chain");
+    assert!(
+        !other_chain.verify_signature(),
+        "a signature must not replay on another chain"
+    );
     let mut bumped = tx.clone();
     bumped.tx.nonce += 1;
     assert!(!bumped.verify_signature());
     let mut richer = tx;
-    richer.tx.action = Action::Transfer { to: key(4).public_key(), amount: 6 };
+    richer.tx.action = Action::Transfer {
+        to: key(4).public_key(),
+        amount: 6,
+    };
     assert!(!richer.verify_signature());
 }
 
@@ -89,7 +110,15 @@ fn block_with(txs: Vec<SignedTx>) -> Block {
     let genesis = Block::genesis(key(1).public_key(), cairn_types::sha256(&[b"root"]), 0);
     let mut context = genesis.context.clone();
     context.parent = (context.parent.0, genesis.hash());
-    Block::new(context, genesis.hash(), 1, 5, cairn_types::sha256(&[b"root1"]), txs, Vec::new())
+    Block::new(
+        context,
+        genesis.hash(),
+        1,
+        5,
+        cairn_types::sha256(&[b"root1"]),
+        txs,
+        Vec::new(),
+    )
 }
 
 #[test]
@@ -108,7 +137,10 @@ fn valid_genesis() -> Genesis {
     Genesis {
         chain_id: "cairn-test".into(),
         genesis_time_ms: 0,
-        accounts: vec![GenesisAccount { address: to_hex(key(1).public_key()), balance: 10 }],
+        accounts: vec![GenesisAccount {
+            address: to_hex(key(1).public_key()),
+            balance: 10,
+        }],
         validators: vec![GenesisValidator {
             consensus_key: to_hex(key(2).public_key()),
             operator: to_hex(key(1).public_key()),
@@ -138,11 +170,23 @@ fn genesis_problems_are_named() {
 
     let mut g = valid_genesis();
     g.accounts[0].address = "zz".into();
-    assert!(matches!(g.validate(), Err(GenesisError::Entry { what: "account", index: 0, .. })));
+    assert!(matches!(
+        g.validate(),
+        Err(GenesisError::Entry {
+            what: "account",
+            index: 0,
+            ..
+        })
+    ));
 
     let mut g = valid_genesis();
     g.validators[0].stake = 1;
-    assert!(g.validate().unwrap_err().to_string().contains("below validator_bond_min"));
+    assert!(
+        g.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("below validator_bond_min")
+    );
 
     let mut g = valid_genesis();
     g.accounts[0].balance = u64::MAX;
@@ -150,7 +194,13 @@ fn genesis_problems_are_named() {
 
     let mut g = valid_genesis();
     g.params.epoch_length_blocks = 0;
-    assert!(matches!(g.validate(), Err(GenesisError::Param { name: "epoch_length_blocks", .. })));
+    assert!(matches!(
+        g.validate(),
+        Err(GenesisError::Param {
+            name: "epoch_length_blocks",
+            ..
+        })
+    ));
 }
 
 fn task_spec() -> cairn_types::TaskSpec {
@@ -180,7 +230,7 @@ fn task_spec() -> cairn_types::TaskSpec {
 
 proptest! {
     #[test]
-    fn every_transaction_round_trips_canonically(seed in 0u64..1_000, nonce: u64, fee: u64, amount: u64, tag in 0u8..13, moniker in "[a-z]{0,40}", scores in proptest::collection::vec(any::<u16>(), 0..64), round: u32, flag: bool) {
+    fn every_transaction_round_trips_canonically(seed in 0u64..1_000, nonce: u64, fee: u64, amount: u64, tag in 0u8..18, moniker in "[a-z]{0,40}", scores in proptest::collection::vec(any::<u16>(), 0..64), round: u32, flag: bool) {
         let signer = key(seed);
         let other = key(seed + 1).public_key();
         let action = match tag {
@@ -196,7 +246,17 @@ proptest! {
             9 => Action::SubmitUpdate { task: amount, round, update: [seed as u8; 32] },
             10 => Action::CommitScores { task: amount, round, commitment: cairn_types::sha256(&[&seed.to_be_bytes()]) },
             11 => Action::RevealScores { task: amount, round, scores, salt: [nonce as u8; 32] },
-            _ => Action::AttestCheckpoint { task: amount, round, model: [fee as u8; 32] },
+            12 => Action::AttestCheckpoint { task: amount, round, model: [fee as u8; 32] },
+            13 => Action::RegisterModel { model: cairn_types::ModelRegistration {
+                graph: [seed as u8; 32], model_root: [fee as u8; 32], node_count: round,
+                input_shape: vec![round, 3], output_shape: vec![10], name: moniker.clone(),
+                licence: moniker, price: amount,
+                lineage: flag.then_some(cairn_types::Lineage { task: nonce, round }),
+            } },
+            14 => Action::RequestInference { model: [seed as u8; 32], input: moniker.into_bytes(), payment: amount },
+            15 => Action::PostResult { request: amount, output: scores.iter().map(|&v| v as u8).collect(), exec_root: [fee as u8; 32], output_proof: moniker.into_bytes(), bond: fee },
+            16 => Action::Challenge { request: amount, output: moniker.clone().into_bytes(), exec_root: [fee as u8; 32], output_proof: moniker.into_bytes(), k: round as u8, bond: fee },
+            _ => Action::DisputeMove { request: amount, mv: scores.iter().flat_map(|v| v.to_le_bytes()).collect() },
         };
         let tx = Transaction { chain_id: "c".into(), signer: signer.public_key(), nonce, fee, action }.sign(&signer);
         let bytes = tx.encode();

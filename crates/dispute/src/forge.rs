@@ -1,0 +1,127 @@
+//! Dishonest traces: what a lying provider commits to. Used by `cairn serve --lie-at` (a
+//! deliberately dishonest provider for demonstrations), the property tests and the benchmark.
+//!
+//! A careful liar changes one node's output and recomputes every later node from it, so its
+//! trace is internally consistent everywhere except at that node: the hardest case for a
+//! challenger, since only the one-step check at the lying node can catch it.
+#![deny(clippy::float_arithmetic)]
+
+use cairn_infer::engine::{ChannelRef, compute_element, output_channel};
+use cairn_infer::{Graph, TensorInfo, Trace};
+
+/// Node `i` of `graph` recomputed from `outputs` (which must hold every earlier node).
+/// Returns `None` if an input is missing or a node has no channels where its op needs them.
+pub fn recompute(graph: &Graph, outputs: &[Vec<i8>], i: usize) -> Option<Vec<i8>> {
+    let nodes = graph.nodes();
+    let n = nodes.get(i)?;
+    let infos: Vec<&TensorInfo> = n
+        .inputs
+        .iter()
+        .map(|&j| nodes.get(j as usize).map(|m| &m.output))
+        .collect::<Option<_>>()?;
+    (0..n.output.elements())
+        .map(|e| {
+            let channel = match output_channel(n, e) {
+                Some(o) => {
+                    let c = n.channels.as_ref()?;
+                    let (_, depth) = n.op.channel_dims()?;
+                    Some(ChannelRef {
+                        weights: c.row(o, depth),
+                        bias: *c.bias.get(o)?,
+                        multiplier: *c.multipliers.get(o)?,
+                    })
+                }
+                None => None,
+            };
+            compute_element(n, &infos, channel, e, |slot, k| {
+                outputs.get(*n.inputs.get(slot)? as usize)?.get(k).copied()
+            })
+            .ok()
+        })
+        .collect()
+}
+
+/// SplitMix64: a tiny deterministic generator for the changed values.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+/// `v` with pseudo-random elements changed (always at least one).
+pub fn garbage(v: &[i8], seed: u64) -> Vec<i8> {
+    let mut rng = SplitMix(seed);
+    let mut out = v.to_vec();
+    for x in out.iter_mut() {
+        if rng.below(4) == 0 {
+            *x = rng.next() as i8;
+        }
+    }
+    if !out.is_empty() {
+        let k = rng.below(out.len() as u64) as usize;
+        out[k] = v[k].wrapping_add((1 + rng.below(255)) as u8 as i8);
+    }
+    out
+}
+
+/// How a forged trace departs from the truth at one node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lie {
+    /// Pseudo-random values from this seed (at least one element changed).
+    Garbage(u64),
+    /// The true value again (a liar "repairing" a later node after an earlier lie).
+    Truth,
+}
+
+/// A trace that follows `lies` at their nodes and is recomputed consistently everywhere
+/// else (node 0, the input, is taken from `truth` unless a lie names it).
+pub fn forge(graph: &Graph, truth: &Trace, lies: &[(usize, Lie)]) -> Option<Trace> {
+    let mut outputs: Vec<Vec<i8>> = Vec::with_capacity(graph.len());
+    for i in 0..graph.len() {
+        let honest = if i == 0 {
+            truth.outputs.first()?.clone()
+        } else {
+            recompute(graph, &outputs, i)?
+        };
+        let value = match lies.iter().find(|(n, _)| *n == i) {
+            None => honest,
+            Some((_, Lie::Truth)) => truth.outputs.get(i)?.clone(),
+            Some((_, Lie::Garbage(seed))) => garbage(&honest, *seed),
+        };
+        outputs.push(value);
+    }
+    Some(Trace { outputs })
+}
+
+/// Makes `forged`'s output differ from `truth`'s (a liar must, or there is nothing to
+/// dispute).
+pub fn force_output_lie(truth: &Trace, forged: &mut Trace, seed: u64) {
+    let (Some(t), Some(f)) = (truth.outputs.last(), forged.outputs.last_mut()) else {
+        return;
+    };
+    if f == t {
+        *f = garbage(t, seed);
+    }
+}
+
+/// The lie of a careful cheat: `truth` with node `at`'s output changed (from `seed`),
+/// every later node recomputed from it, and the final output changed if the lie did not
+/// reach it. `None` if `at` is not a computed node of `graph`.
+pub fn lie_at(graph: &Graph, truth: &Trace, at: usize, seed: u64) -> Option<Trace> {
+    if at == 0 || at >= graph.len() {
+        return None;
+    }
+    let mut forged = forge(graph, truth, &[(at, Lie::Garbage(seed))])?;
+    force_output_lie(truth, &mut forged, seed.wrapping_add(1));
+    Some(forged)
+}
