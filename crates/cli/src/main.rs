@@ -2,6 +2,7 @@
 
 mod bench;
 mod fl;
+mod infer;
 mod keys;
 mod node_cmd;
 mod query;
@@ -102,6 +103,46 @@ enum Command {
         #[command(flatten)]
         args: fl::task_cmd::RoleArgs,
         /// Key that signs (a cold key, or a hot key linked to it).
+        #[arg(long, env = "CAIRN_FROM", value_name = "KEY")]
+        from: String,
+        #[command(flatten)]
+        password: keys::PasswordArgs,
+    },
+    /// Model registry: register a quantized model (from a task's checkpoint or a graph file), list, show.
+    Model {
+        #[command(subcommand)]
+        command: infer::model_cmd::ModelCommand,
+        /// Key that signs (register).
+        #[arg(long, global = true, env = "CAIRN_FROM", value_name = "KEY")]
+        from: Option<String>,
+        #[command(flatten)]
+        password: keys::PasswordArgs,
+    },
+    /// Pay for one inference of a registered model and wait for an answer the chain stands behind.
+    Infer {
+        #[command(flatten)]
+        args: infer::request::InferArgs,
+        /// Key that pays.
+        #[arg(long, env = "CAIRN_FROM", value_name = "KEY")]
+        from: String,
+        #[command(flatten)]
+        password: keys::PasswordArgs,
+    },
+    /// Provider daemon: answer inference requests with bonded results and defend them in disputes.
+    Serve {
+        #[command(flatten)]
+        args: infer::serve::ServeArgs,
+        /// Key that posts results and bonds.
+        #[arg(long, env = "CAIRN_FROM", value_name = "KEY")]
+        from: String,
+        #[command(flatten)]
+        password: keys::PasswordArgs,
+    },
+    /// Challenger daemon: re-execute posted results, challenge wrong ones and win the dispute.
+    Watch {
+        #[command(flatten)]
+        args: infer::watch::WatchArgs,
+        /// Key that posts challenges and bonds.
         #[arg(long, env = "CAIRN_FROM", value_name = "KEY")]
         from: String,
         #[command(flatten)]
@@ -227,6 +268,34 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let key = keys::load_signer(&keystore, &from, &password)
                 .with_context(|| format!("cannot load key '{from}' from {}", keystore.display()))?;
             fl::task_cmd::validate(args, &cairn_rpc::client::RpcClient::new(&cli.rpc), key)?;
+            Ok(0)
+        }
+        Command::Model { command, from, password } => {
+            let client = cairn_rpc::client::RpcClient::new(&cli.rpc);
+            let signer = || {
+                let from = from.clone().context("say which key signs: --from NAME or CAIRN_FROM")?;
+                keys::load_signer(&keystore, &from, &password)
+                    .with_context(|| format!("cannot load key '{from}' from {}", keystore.display()))
+            };
+            infer::model_cmd::run(command, &client, signer, cli.json)?;
+            Ok(0)
+        }
+        Command::Infer { args, from, password } => {
+            let key = keys::load_signer(&keystore, &from, &password)
+                .with_context(|| format!("cannot load key '{from}' from {}", keystore.display()))?;
+            infer::request::run(args, &cairn_rpc::client::RpcClient::new(&cli.rpc), key, cli.json)?;
+            Ok(0)
+        }
+        Command::Serve { args, from, password } => {
+            let key = keys::load_signer(&keystore, &from, &password)
+                .with_context(|| format!("cannot load key '{from}' from {}", keystore.display()))?;
+            infer::serve::run(args, &cairn_rpc::client::RpcClient::new(&cli.rpc), key)?;
+            Ok(0)
+        }
+        Command::Watch { args, from, password } => {
+            let key = keys::load_signer(&keystore, &from, &password)
+                .with_context(|| format!("cannot load key '{from}' from {}", keystore.display()))?;
+            infer::watch::run(args, &cairn_rpc::client::RpcClient::new(&cli.rpc), key)?;
             Ok(0)
         }
         Command::Query { command } => {

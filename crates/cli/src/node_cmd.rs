@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 
 /// Password of the dev node's pre-funded account key (dev chains only; printed at start).
 pub const DEV_PASSWORD: &str = "dev";
+/// Extra funded cold keys a dev home's keystore holds besides `dev` (the validator's
+/// operator), so a user can play several parties (a model owner, a provider, a challenger, a
+/// client) from the CLI alone.
+pub const DEV_USERS: [&str; 3] = ["alice", "bob", "carol"];
 /// Balance of each pre-funded account.
 pub const FUNDED_BALANCE: u64 = 1_000_000_000_000;
 /// Self-bond of each genesis validator.
@@ -53,6 +57,14 @@ fn genesis_for(chain_id: &str, validators: &[(PrivateKey, PrivateKey)], extra: &
 pub fn dev_home(dir: &Path, rpc_listen: SocketAddr, p2p_listen: SocketAddr) -> anyhow::Result<PathBuf> {
     let config_path = dir.join("node.toml");
     if config_path.exists() {
+        // A home written with port 0 (as `cairn demo` writes its own, so it never collides)
+        // gets the given addresses on restart: a restarted node should be easy to find.
+        let mut config = NodeConfig::load(&config_path)?;
+        if config.rpc_listen.port() == 0 || config.p2p_listen.port() == 0 {
+            config.rpc_listen = rpc_listen;
+            config.p2p_listen = p2p_listen;
+            config.save(&config_path)?;
+        }
         return Ok(config_path);
     }
     let home = new_dev_home(dir, rpc_listen, p2p_listen, &[], "info")?;
@@ -69,8 +81,8 @@ pub struct DevHome {
 }
 
 /// Writes a new dev home in `dir` (which must not hold one): genesis with one validator, its
-/// operator and every key of `extra` funded, the validator key, and the operator in the
-/// keystore as `dev`.
+/// operator, every key of `extra` and the [DEV_USERS] funded, the validator key, and the
+/// operator (as `dev`) and the users in the keystore.
 pub fn new_dev_home(
     dir: &Path,
     rpc_listen: SocketAddr,
@@ -85,11 +97,17 @@ pub fn new_dev_home(
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let validator = random_key();
     let operator = random_key();
-    let genesis = genesis_for("cairn-dev", &[(validator.clone(), operator.clone())], extra);
+    let users: Vec<(&str, PrivateKey)> = DEV_USERS.iter().map(|name| (*name, random_key())).collect();
+    let mut funded = extra.to_vec();
+    funded.extend(users.iter().map(|(_, k)| k.public_key()));
+    let genesis = genesis_for("cairn-dev", &[(validator.clone(), operator.clone())], &funded);
     genesis.save(&dir.join("genesis.json"))?;
     write_key_file(&dir.join("validator.key"), &validator)?;
     let keystore = cairn_keystore::Keystore::open(dir.join("keys"))?;
     keystore.import("dev", cairn_keystore::KeyKind::Cold, &operator, DEV_PASSWORD)?;
+    for (name, key) in &users {
+        keystore.import(name, cairn_keystore::KeyKind::Cold, key, DEV_PASSWORD)?;
+    }
     let config = NodeConfig {
         genesis: "genesis.json".into(),
         key_file: "validator.key".into(),
@@ -185,7 +203,11 @@ pub fn run_node(config_path: &Path, dev: Option<&Path>) -> anyhow::Result<i32> {
         if let Some(home) = &dev_home {
             let keys = home.join("keys");
             println!("  home:       {}", home.display());
-            println!("  dev account key 'dev' in keystore {} (password '{DEV_PASSWORD}')", keys.display());
+            println!(
+                "  funded keys 'dev', {} in keystore {} (password '{DEV_PASSWORD}')",
+                DEV_USERS.map(|u| format!("'{u}'")).join(", "),
+                keys.display()
+            );
             println!("try:");
             println!(
                 "  CAIRN_PASSWORD={DEV_PASSWORD} cairn --rpc {url} --keystore {} tx transfer --from dev --to <PUBKEY> --amount 100",

@@ -40,11 +40,62 @@ pub enum QueryCommand {
         /// Address (hex public key).
         address: String,
     },
+    /// An inference request: its result, disputes and how it ended.
+    Inference {
+        /// Request id.
+        id: u64,
+    },
+    /// Inference requests, newest last.
+    Inferences {
+        /// First request id to list.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+    },
 }
 
 /// Runs `cmd` against `client` and prints the answer.
 pub fn run(cmd: QueryCommand, client: &RpcClient, json: bool) -> anyhow::Result<()> {
     match cmd {
+        QueryCommand::Inference { id } => {
+            let v = client.inference(id)?;
+            emit(json, &v, || {
+                println!("request {} of model {} by {}: {}", v.id, short(&v.model), short(&v.client), v.status);
+                println!("  payment {} (owner's price {}), requested at block {}, deadline/ended at block {}", v.payment, v.price, v.requested_at, v.deadline);
+                if let Some(r) = &v.result {
+                    println!("  result {:?} by {} (bond {}, execution root {})", r.output, short(&r.account), r.bond, short(&r.exec_root));
+                }
+                for d in &v.disputes {
+                    println!(
+                        "  challenged by {} with {:?} (k = {}, bond {}): {} moves, {} bytes{}",
+                        short(&d.challenge.account),
+                        d.challenge.output,
+                        d.k,
+                        d.challenge.bond,
+                        d.moves,
+                        d.move_bytes,
+                        d.end.as_ref().map(|e| format!("; {} won: {}", e.winner, e.reason)).unwrap_or_default()
+                    );
+                }
+            })
+        }
+        QueryCommand::Inferences { from } => {
+            let list = client.inferences(from)?;
+            emit(json, &list, || {
+                if list.is_empty() {
+                    println!("no inference requests from id {from}");
+                }
+                for v in &list {
+                    println!(
+                        "{:>5}  {:<9} model {}  output {}  disputes {}",
+                        v.id,
+                        v.status,
+                        short(&v.model),
+                        v.result.as_ref().map(|r| format!("{:?}", r.output)).unwrap_or_else(|| "-".into()),
+                        v.disputes.len()
+                    );
+                }
+            })
+        }
         QueryCommand::Status => {
             let status = client.status()?;
             emit(json, &status, || {

@@ -95,6 +95,12 @@ impl Graph {
         out
     }
 
+    /// Plain BLAKE3 of [`Graph::encode`]: the graph's content address in Cairn's blob store,
+    /// and its id in the model registry.
+    pub fn blob_id(&self) -> [u8; 32] {
+        *blake3::hash(&self.encode()).as_bytes()
+    }
+
     /// BLAKE3 (derive-key mode, [`GRAPH_HASH_CONTEXT`]) of [`Graph::encode`].
     pub fn hash(&self) -> [u8; 32] {
         let mut h = blake3::Hasher::new_derive_key(GRAPH_HASH_CONTEXT);

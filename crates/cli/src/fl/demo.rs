@@ -489,7 +489,7 @@ fn summary(
         home.display()
     );
     println!(
-        "  cairn node --dev --home {}        # restarts the node (prints its RPC address)",
+        "  cairn node --dev --home {}        # restarts the node on RPC 127.0.0.1:8545",
         home.display()
     );
     println!(

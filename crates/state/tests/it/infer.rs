@@ -71,7 +71,7 @@ fn as_i8(b: &[u8]) -> Vec<i8> {
 
 fn registration(g: &Graph) -> ModelRegistration {
     ModelRegistration {
-        graph: g.hash(),
+        graph: g.blob_id(),
         model_root: ModelCommitment::new(g).root,
         node_count: g.len() as u32,
         input_shape: vec![2, 4],
@@ -155,7 +155,7 @@ fn requested(net: &mut Net) -> u64 {
     net.block(vec![(
         CLIENT,
         Action::RequestInference {
-            model: graph().hash(),
+            model: graph().blob_id(),
             input: input(),
             payment: PAYMENT,
         },
@@ -167,7 +167,7 @@ fn requested(net: &mut Net) -> u64 {
 fn play(net: &mut Net, request: u64, provider: &Player, challenger: &Player, silent: Option<Side>) {
     let model = net
         .state
-        .model(&graph().hash())
+        .model(&graph().blob_id())
         .expect("registered")
         .registration;
     for _ in 0..200 {
@@ -221,7 +221,7 @@ fn an_unchallenged_result_settles_and_pays_owner_and_provider() {
         balance(&net.state, PROVIDER),
         10_000 - 1 + (PAYMENT - PRICE)
     );
-    assert_eq!(net.state.model(&graph().hash()).unwrap().served, 1);
+    assert_eq!(net.state.model(&graph().blob_id()).unwrap().served, 1);
     assert_eq!(
         i.result.unwrap().output,
         honest
@@ -257,7 +257,7 @@ fn a_dishonest_provider_loses_its_bond_to_the_challenger_at_every_node_and_arity
             );
             assert_eq!(balance(&net.state, CLIENT), 10_000 - 1, "client refunded");
             assert_eq!(held(&net.state), 0);
-            assert_eq!(net.state.model(&graph().hash()).unwrap().refuted, 1);
+            assert_eq!(net.state.model(&graph().blob_id()).unwrap().refuted, 1);
         }
     }
 }
@@ -391,7 +391,7 @@ fn bad_inference_input_is_rejected_with_a_clear_error_and_bonds_untouched() {
         infer_error(net.reject(
             CLIENT,
             Action::RequestInference {
-                model: g.hash(),
+                model: g.blob_id(),
                 input: input(),
                 payment: PAYMENT
             }
@@ -409,7 +409,7 @@ fn bad_inference_input_is_rejected_with_a_clear_error_and_bonds_untouched() {
         let e = infer_error(net.reject(
             CLIENT,
             Action::RequestInference {
-                model: g.hash(),
+                model: g.blob_id(),
                 input: bad,
                 payment: PAYMENT,
             },
@@ -430,7 +430,7 @@ fn bad_inference_input_is_rejected_with_a_clear_error_and_bonds_untouched() {
         infer_error(net.reject(
             CLIENT,
             Action::RequestInference {
-                model: g.hash(),
+                model: g.blob_id(),
                 input: input(),
                 payment: PRICE - 1
             }
@@ -513,7 +513,7 @@ fn bad_inference_input_is_rejected_with_a_clear_error_and_bonds_untouched() {
 
     // A dispute: moves by strangers, out of turn, malformed, and wrong.
     net.block(vec![(CHALLENGER, challenge(id, &honest, 2, BOND))]);
-    let model = net.state.model(&g.hash()).unwrap().registration;
+    let model = net.state.model(&g.blob_id()).unwrap().registration;
     let (game, _, _) = dispute_game(&model, &net.state.inference(id).unwrap()).unwrap();
     let split = liar
         .respond(Side::Provider, &game.request())

@@ -1,0 +1,187 @@
+//! `cairn watch`: the challenger daemon. It re-executes every posted result with the
+//! registered graph, challenges any whose output differs from its own run (bonded), and plays
+//! the dispute move by move until the chain's one-step check decides.
+
+use super::{LoadedModel, claim_parts, input_of, load_model, pause, play_turn};
+use crate::fl::{Log, Participant};
+use crate::query::short;
+use anyhow::Context;
+use cairn_dispute::{Player, Side};
+use cairn_rpc::client::RpcClient;
+use cairn_rpc::infer_api::InferenceView;
+use cairn_types::{Action, PrivateKey, infer::BOND_MIN};
+use clap::Args;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+#[derive(Args, Debug, Clone)]
+pub struct WatchArgs {
+    /// Watch only this model [default: every registered model].
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Bond posted with each challenge (lost if the provider's result was right).
+    #[arg(long, default_value_t = 2 * BOND_MIN)]
+    pub bond: u64,
+    /// Bisection arity of the disputes it opens: 2, 4, 8 or 16.
+    #[arg(long, default_value_t = 4)]
+    pub k: u8,
+    /// Stop after this many of our disputes have ended.
+    #[arg(long)]
+    pub count: Option<u64>,
+}
+
+struct Watcher {
+    me: Participant,
+    args: WatchArgs,
+    models: BTreeMap<String, Arc<LoadedModel>>,
+    /// Our honest trace per request we re-executed.
+    players: BTreeMap<u64, Player>,
+    /// Requests whose result we checked and found right.
+    verified: BTreeSet<u64>,
+    /// Disputes we opened that have not been reported as ended: (request, dispute index).
+    open: BTreeSet<(u64, usize)>,
+    log: Log,
+}
+
+impl Watcher {
+    fn model(&mut self, id: &str) -> anyhow::Result<Arc<LoadedModel>> {
+        if let Some(m) = self.models.get(id) {
+            return Ok(m.clone());
+        }
+        let m = Arc::new(load_model(&self.me.client, id)?);
+        self.models.insert(id.to_string(), m.clone());
+        Ok(m)
+    }
+
+    fn player(&mut self, view: &InferenceView, model: &LoadedModel) -> anyhow::Result<&Player> {
+        if !self.players.contains_key(&view.id) {
+            let trace = cairn_infer::run(&model.graph, &input_of(view)?)
+                .with_context(|| format!("request {}: the input does not fit the model", view.id))?;
+            self.players.insert(view.id, Player::new(model.graph.clone(), trace));
+        }
+        Ok(&self.players[&view.id])
+    }
+
+    /// Handles one request; returns how many of our disputes ended.
+    fn step(&mut self, view: &InferenceView) -> anyhow::Result<u64> {
+        let mut ended = 0;
+        for (n, d) in view.disputes.iter().enumerate() {
+            if let Some(end) = &d.end
+                && self.open.remove(&(view.id, n))
+            {
+                (self.log)(&format!(
+                    "request {}: dispute ended after {} moves — {} won ({}); {} bond to the winner",
+                    view.id, d.moves, end.winner, end.reason, end.slashed
+                ));
+                ended += 1;
+            }
+        }
+        let Some(result) = &view.result else {
+            return Ok(ended);
+        };
+        if result.account == self.me.address
+            || self.args.model.as_ref().is_some_and(|m| *m != view.model)
+        {
+            return Ok(ended);
+        }
+        match view.status.as_str() {
+            "served" if !self.verified.contains(&view.id) => {
+                let model = self.model(&view.model)?;
+                let player = self.player(view, &model)?;
+                let (output, exec_root, output_proof) = claim_parts(player);
+                let mine: Vec<i8> = player.trace().output().to_vec();
+                if mine == result.output {
+                    self.verified.insert(view.id);
+                    (self.log)(&format!(
+                        "request {}: re-executed; output {mine:?} matches the provider's",
+                        view.id
+                    ));
+                    return Ok(ended);
+                }
+                self.me.send(Action::Challenge {
+                    request: view.id,
+                    output,
+                    exec_root,
+                    output_proof,
+                    k: self.args.k,
+                    bond: self.args.bond,
+                })?;
+                self.open.insert((view.id, view.disputes.len()));
+                (self.log)(&format!(
+                    "request {}: provider {} claims {:?}, re-execution gives {mine:?}: challenged (k = {}, bond {})",
+                    view.id,
+                    short(&result.account),
+                    result.output,
+                    self.args.k,
+                    self.args.bond
+                ));
+            }
+            "disputed" => {
+                let ours = view
+                    .disputes
+                    .last()
+                    .is_some_and(|d| d.end.is_none() && d.challenge.account == self.me.address);
+                if ours {
+                    self.open.insert((view.id, view.disputes.len() - 1));
+                    let model = self.model(&view.model)?;
+                    let player = self.player(view, &model)?.clone();
+                    play_turn(&self.me, &model, view, &player, Side::Challenger, &self.log)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(ended)
+    }
+}
+
+pub fn run(args: WatchArgs, client: &RpcClient, key: PrivateKey) -> anyhow::Result<()> {
+    if !cairn_dispute::ARITIES.contains(&args.k) {
+        anyhow::bail!("--k {} is not one of 2, 4, 8, 16", args.k);
+    }
+    let me = Participant::new(RpcClient::new(client.url()), key)?;
+    println!("cairn watch: challenger {} on {}", me.address, client.url());
+    if let Some(m) = &args.model {
+        load_model(client, m)?;
+    }
+    let log: Log = Arc::new(|line: &str| println!("{line}"));
+    let mut watcher = Watcher {
+        me,
+        args,
+        models: BTreeMap::new(),
+        players: BTreeMap::new(),
+        verified: BTreeSet::new(),
+        open: BTreeSet::new(),
+        log,
+    };
+    let mut ended = 0u64;
+    let mut from = 0u64;
+    loop {
+        let mut views = Vec::new();
+        let mut next = from;
+        loop {
+            let page = watcher.me.client.inferences(next)?;
+            let Some(last) = page.last() else { break };
+            next = last.id + 1;
+            views.extend(page);
+        }
+        let live = |v: &InferenceView| {
+            matches!(v.status.as_str(), "requested" | "served" | "disputed")
+                || watcher.open.iter().any(|(id, _)| *id == v.id)
+        };
+        if let Some(first) = views.iter().find(|v| live(v)) {
+            from = first.id;
+        } else if let Some(last) = views.last() {
+            from = last.id + 1;
+        }
+        for view in &views {
+            match watcher.step(view) {
+                Ok(n) => ended += n,
+                Err(e) => println!("request {}: {e:#}", view.id),
+            }
+        }
+        if watcher.args.count.is_some_and(|n| ended >= n) {
+            return Ok(());
+        }
+        pause();
+    }
+}
