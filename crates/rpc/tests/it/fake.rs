@@ -320,7 +320,10 @@ impl Backend for FakeNode {
         Ok(Vec::new())
     }
 
-    async fn model(&self, _id: String) -> Result<Option<cairn_rpc::infer_api::ModelView>, RpcError> {
+    async fn model(
+        &self,
+        _id: String,
+    ) -> Result<Option<cairn_rpc::infer_api::ModelView>, RpcError> {
         Ok(None)
     }
 

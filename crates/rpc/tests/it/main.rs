@@ -246,6 +246,40 @@ fn missing_block_is_not_found() {
 }
 
 #[test]
+fn unknown_models_and_requests_are_not_found_and_bad_ids_name_the_param() {
+    let h = start();
+    let (code, message) = rpc_error(h.client.model(&"ab".repeat(32)));
+    assert_eq!(code, CODE_NOT_FOUND);
+    assert!(message.contains("model abab"), "{message}");
+    let (code, message) = rpc_error(h.client.inference(7));
+    assert_eq!(code, CODE_NOT_FOUND);
+    assert_eq!(message, "inference request 7 not found");
+    assert!(h.client.models().expect("models").is_empty());
+    assert!(h.client.inferences(0).expect("inferences").is_empty());
+    for (method, params, param) in [
+        ("cairn_getModel", json!(["nothex"]), "id"),
+        ("cairn_getModel", json!(["ab"]), "id"),
+        ("cairn_getInference", json!(["x"]), "id"),
+        ("cairn_getInferences", json!([-1]), "from"),
+    ] {
+        let reply = h.call_raw(method, params.clone());
+        assert_eq!(
+            reply["error"]["code"], CODE_INVALID_PARAMS,
+            "{method} {params}: {reply}"
+        );
+        assert_eq!(
+            reply["error"]["data"]["param"], param,
+            "{method} {params}: {reply}"
+        );
+    }
+    // `from` may be left out.
+    assert_eq!(
+        h.call_raw("cairn_getInferences", json!([]))["result"],
+        json!([])
+    );
+}
+
+#[test]
 fn unknown_receipt_is_null_and_waiting_times_out() {
     let h = start();
     let hash = "cd".repeat(32);
