@@ -11,35 +11,14 @@ use std::time::Instant;
 use cairn_dispute::{Clock, Dispute, Move, Params, Player, Side};
 use cairn_infer::graph::SOFTMAX_TABLE_LEN;
 use cairn_infer::{
-    Channels, ConvGeom, Graph, ModelCommitment, Multiplier, Node, Op, PoolGeom, TensorInfo, Trace,
-    run, verify_step,
+    Channels, ConvGeom, Graph, ModelCommitment, Multiplier, Node, Op, PoolGeom, Trace, run,
+    verify_step,
 };
 
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn bytes(&mut self, n: usize) -> Vec<i8> {
-        (0..n).map(|_| self.next() as i8).collect()
-    }
-}
+use cairn_dispute::forge::SplitMix as Rng;
 
 fn node(op: Op, inputs: &[u32], shape: &[u32], zero_point: i8) -> Node {
-    Node {
-        op,
-        inputs: inputs.to_vec(),
-        output: TensorInfo {
-            shape: shape.to_vec(),
-            zero_point,
-        },
-        channels: None,
-    }
+    Node::new(op, inputs, shape, zero_point)
 }
 
 fn weighted(op: Op, inputs: &[u32], shape: &[u32], rng: &mut Rng) -> Node {

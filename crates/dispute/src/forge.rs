@@ -41,11 +41,13 @@ pub fn recompute(graph: &Graph, outputs: &[Vec<i8>], i: usize) -> Option<Vec<i8>
         .collect()
 }
 
-/// SplitMix64: a tiny deterministic generator for the changed values.
-struct SplitMix(u64);
+/// SplitMix64: a tiny deterministic generator (the changed values here; random weights and
+/// inputs in the benchmark).
+pub struct SplitMix(pub u64);
 
 impl SplitMix {
-    fn next(&mut self) -> u64 {
+    /// The next 64 pseudo-random bits.
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -53,8 +55,14 @@ impl SplitMix {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    /// A value in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
+    }
+
+    /// `n` pseudo-random int8 values.
+    pub fn bytes(&mut self, n: usize) -> Vec<i8> {
+        (0..n).map(|_| self.next() as i8).collect()
     }
 }
 

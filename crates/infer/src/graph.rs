@@ -210,6 +210,21 @@ pub struct Node {
     pub channels: Option<Channels>,
 }
 
+impl Node {
+    /// A node without weights (set [`Node::channels`] for dense and conv).
+    pub fn new(op: Op, inputs: &[u32], shape: &[u32], zero_point: i8) -> Node {
+        Node {
+            op,
+            inputs: inputs.to_vec(),
+            output: TensorInfo {
+                shape: shape.to_vec(),
+                zero_point,
+            },
+            channels: None,
+        }
+    }
+}
+
 /// Why a graph was rejected. `node` is the offending node's index.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GraphError {

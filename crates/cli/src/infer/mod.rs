@@ -35,9 +35,13 @@ pub struct LoadedModel {
 }
 
 /// Decodes hex of a canonical record.
-fn decode_hex<T: commonware_codec::Read<Cfg = ()>>(what: &str, hex_text: &str) -> anyhow::Result<T> {
+fn decode_hex<T: commonware_codec::Read<Cfg = ()>>(
+    what: &str,
+    hex_text: &str,
+) -> anyhow::Result<T> {
     let bytes = hex::decode(hex_text).with_context(|| format!("{what} record is not hex"))?;
-    T::decode(commonware_codec::Copying(bytes.as_slice())).map_err(|e| anyhow::anyhow!("{what} record does not decode: {e}"))
+    T::decode(commonware_codec::Copying(bytes.as_slice()))
+        .map_err(|e| anyhow::anyhow!("{what} record does not decode: {e}"))
 }
 
 /// Fetches model `id` and its graph blob; fails naming the first commitment the blob breaks.
@@ -154,13 +158,52 @@ pub fn pause() {
 
 /// Every request from id 1 on (following pages).
 pub fn all_inferences(client: &RpcClient) -> anyhow::Result<Vec<InferenceView>> {
+    inferences_from(client, 0)
+}
+
+/// Every request with id ≥ `from` (following pages).
+pub fn inferences_from(client: &RpcClient, from: u64) -> anyhow::Result<Vec<InferenceView>> {
     let mut out: Vec<InferenceView> = Vec::new();
     loop {
-        let from = out.last().map_or(0, |i| i.id + 1);
-        let page = client.inferences(from)?;
+        let next = out.last().map_or(from, |i| i.id + 1);
+        let page = client.inferences(next)?;
         if page.is_empty() {
             return Ok(out);
         }
         out.extend(page);
+    }
+}
+
+/// Whether a request can still change (it holds escrow).
+pub fn is_live(view: &InferenceView) -> bool {
+    matches!(view.status.as_str(), "requested" | "served" | "disputed")
+}
+
+/// Where a daemon's next scan starts: the first request that is live or that `keep` still
+/// follows; past the last one when none is (earlier requests never change again).
+pub fn next_scan_start(views: &[InferenceView], from: u64, keep: impl Fn(u64) -> bool) -> u64 {
+    match views.iter().find(|v| is_live(v) || keep(v.id)) {
+        Some(first) => first.id,
+        None => views.last().map_or(from, |v| v.id + 1),
+    }
+}
+
+/// Registered models a daemon has fetched and checked, by id.
+#[derive(Default)]
+pub struct ModelCache(std::collections::BTreeMap<String, std::sync::Arc<LoadedModel>>);
+
+impl ModelCache {
+    /// Model `id`, fetched and checked on first use.
+    pub fn get(
+        &mut self,
+        client: &RpcClient,
+        id: &str,
+    ) -> anyhow::Result<std::sync::Arc<LoadedModel>> {
+        if let Some(m) = self.0.get(id) {
+            return Ok(m.clone());
+        }
+        let m = std::sync::Arc::new(load_model(client, id)?);
+        self.0.insert(id.to_string(), m.clone());
+        Ok(m)
     }
 }

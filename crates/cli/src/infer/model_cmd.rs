@@ -71,7 +71,9 @@ pub fn run(
                 return Ok(());
             }
             if models.is_empty() {
-                println!("no models yet; register one with `cairn model register --task ID --from KEY`");
+                println!(
+                    "no models yet; register one with `cairn model register --task ID --from KEY`"
+                );
             }
             for m in &models {
                 println!("{}", line(m));
@@ -104,7 +106,11 @@ pub fn run(
                 }
                 (None, Some(task)) => {
                     let (graph, lineage) = quantize_task(client, task, args.round, &args)?;
-                    (graph, Some(lineage), format!("task-{task}-round-{}", lineage.round))
+                    (
+                        graph,
+                        Some(lineage),
+                        format!("task-{task}-round-{}", lineage.round),
+                    )
                 }
                 (None, None) => bail!("say what to register: --task ID or --graph FILE"),
             };
@@ -182,13 +188,22 @@ fn quantize_task(
             .with_context(|| format!("task {task} has no checkpoint yet"))?,
     };
     let checkpoint = record.checkpoint.clone().with_context(|| {
-        format!("round {} of task {task} closed without a checkpoint", record.round)
+        format!(
+            "round {} of task {task} closed without a checkpoint",
+            record.round
+        )
     })?;
     let fixed = crate::fl::fetch_model(client, &checkpoint)?;
-    let float = cairn_fl::to_float(&spec, &fixed)
-        .with_context(|| format!("checkpoint {} does not fit model {spec}", short(&checkpoint)))?;
+    let float = cairn_fl::to_float(&spec, &fixed).with_context(|| {
+        format!(
+            "checkpoint {} does not fit model {spec}",
+            short(&checkpoint)
+        )
+    })?;
     let data = DataSource::from_flag(args.data.as_deref()).load()?;
-    if crate::fl::dataset_commitment(&data.train) != crate::fl::parse_hash("dataset", &view.spec.dataset)? {
+    if crate::fl::dataset_commitment(&data.train)
+        != crate::fl::parse_hash("dataset", &view.spec.dataset)?
+    {
         eprintln!(
             "warning: the calibration data is not task {task}'s training data (pass the --data the task used)"
         );
@@ -239,13 +254,24 @@ fn show(m: &LoadedModel) {
     println!("  owner:       {}", v.owner);
     println!("  licence:     {}", v.licence);
     println!("  price:       {} per inference", v.price);
-    println!("  graph:       {} nodes, {} parameters, input {:?} → output {:?}", v.node_count, m.graph.parameter_count(), v.input_shape, v.output_shape);
+    println!(
+        "  graph:       {} nodes, {} parameters, input {:?} → output {:?}",
+        v.node_count,
+        m.graph.parameter_count(),
+        v.input_shape,
+        v.output_shape
+    );
     println!("  model root:  {}", v.model_root);
     match (&v.lineage, &v.checkpoint) {
-        (Some(l), Some(cp)) => println!("  lineage:     task {} round {} (checkpoint {})", l.task, l.round, cp),
+        (Some(l), Some(cp)) => println!(
+            "  lineage:     task {} round {} (checkpoint {})",
+            l.task, l.round, cp
+        ),
         _ => println!("  lineage:     none recorded"),
     }
     println!("  registered:  block {}", v.registered_at);
     println!("  inferences:  {} settled, {} refuted", v.served, v.refuted);
-    println!("  verified:    the graph blob matches the id, model root, node count and shapes on chain");
+    println!(
+        "  verified:    the graph blob matches the id, model root, node count and shapes on chain"
+    );
 }

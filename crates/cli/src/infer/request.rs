@@ -34,7 +34,11 @@ pub struct InferArgs {
 }
 
 /// Reads the input named by `spec` as int8 bytes, checking its size against the model.
-pub fn read_input(spec: &str, data: Option<&std::path::Path>, model: &LoadedModel) -> anyhow::Result<Vec<u8>> {
+pub fn read_input(
+    spec: &str,
+    data: Option<&std::path::Path>,
+    model: &LoadedModel,
+) -> anyhow::Result<Vec<u8>> {
     let shape = &model.registration.input_shape;
     let expected = elements(shape) as usize;
     let image = |source: DataSource, index: &str, what: &str| -> anyhow::Result<Vec<u8>> {
@@ -43,15 +47,28 @@ pub fn read_input(spec: &str, data: Option<&std::path::Path>, model: &LoadedMode
             .with_context(|| format!("input {spec:?}: {what} index {index:?} is not a number"))?;
         let test = source.load()?.test;
         if i >= test.len() {
-            bail!("input {spec:?}: the {what} test split has {} images (0..{})", test.len(), test.len());
+            bail!(
+                "input {spec:?}: the {what} test split has {} images (0..{})",
+                test.len(),
+                test.len()
+            );
         }
-        Ok(cairn_infer::pixels_to_input(test.image(i)).iter().map(|&v| v as u8).collect())
+        Ok(cairn_infer::pixels_to_input(test.image(i))
+            .iter()
+            .map(|&v| v as u8)
+            .collect())
     };
     let bytes = if let Some(index) = spec.strip_prefix("synthetic:") {
         image(DataSource::Synthetic { seed: 0 }, index, "synthetic")?
     } else if let Some(index) = spec.strip_prefix("mnist:") {
         let dir = data.context("mnist:N inputs need --data DIR (the MNIST IDX files)")?;
-        image(DataSource::Mnist { dir: dir.to_path_buf() }, index, "MNIST")?
+        image(
+            DataSource::Mnist {
+                dir: dir.to_path_buf(),
+            },
+            index,
+            "MNIST",
+        )?
     } else {
         std::fs::read(spec).with_context(|| {
             format!("input {spec:?} is neither synthetic:N, mnist:N nor a readable file")
@@ -94,7 +111,10 @@ pub fn run(args: InferArgs, client: &RpcClient, key: PrivateKey, json: bool) -> 
     }
     if args.no_wait {
         if json {
-            println!("{}", serde_json::to_string_pretty(&client.inference(request)?)?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&client.inference(request)?)?
+            );
         }
         return Ok(());
     }
@@ -113,7 +133,11 @@ pub fn run(args: InferArgs, client: &RpcClient, key: PrivateKey, json: bool) -> 
             break view;
         }
         if started.elapsed() > Duration::from_secs(args.timeout_secs) {
-            bail!("request {request} is still {} after {} s; follow it with `cairn query` or rerun with a longer --timeout-secs", view.status, args.timeout_secs);
+            bail!(
+                "request {request} is still {} after {} s; follow it with `cairn query` or rerun with a longer --timeout-secs",
+                view.status,
+                args.timeout_secs
+            );
         }
         pause();
     };
@@ -168,7 +192,10 @@ fn verdict(model: &LoadedModel, v: &InferenceView, input: &[u8]) -> anyhow::Resu
     }
     match v.status.as_str() {
         "settled" => {
-            let r = v.result.as_ref().context("a settled request has a result")?;
+            let r = v
+                .result
+                .as_ref()
+                .context("a settled request has a result")?;
             let local = cairn_infer::run(
                 &model.graph,
                 &input.iter().map(|&b| b as i8).collect::<Vec<_>>(),
@@ -183,14 +210,21 @@ fn verdict(model: &LoadedModel, v: &InferenceView, input: &[u8]) -> anyhow::Resu
             );
             println!(
                 "local re-execution of the registered graph {}",
-                if agrees { "agrees, bit for bit" } else { "DISAGREES (nobody challenged in time)" }
+                if agrees {
+                    "agrees, bit for bit"
+                } else {
+                    "DISAGREES (nobody challenged in time)"
+                }
             );
         }
         "refuted" => println!(
             "the provider's answer was proven wrong on chain; your payment of {} was refunded",
             v.payment
         ),
-        "expired" => println!("no provider answered in time; your payment of {} was refunded", v.payment),
+        "expired" => println!(
+            "no provider answered in time; your payment of {} was refunded",
+            v.payment
+        ),
         other => println!("request ended as {other}"),
     }
     Ok(())

@@ -6,7 +6,10 @@
 //! and recomputes everything after it, so its trace is consistent everywhere but there —
 //! exactly what `cairn watch` must catch with the one-step check.
 
-use super::{LoadedModel, claim_parts, input_of, load_model, pause, play_turn};
+use super::{
+    LoadedModel, ModelCache, claim_parts, inferences_from, input_of, load_model, next_scan_start,
+    pause, play_turn,
+};
 use crate::fl::{Log, Participant};
 use crate::query::short;
 use anyhow::Context;
@@ -39,32 +42,34 @@ pub struct ServeArgs {
 struct Provider {
     me: Participant,
     args: ServeArgs,
-    models: BTreeMap<String, Arc<LoadedModel>>,
+    models: ModelCache,
     players: BTreeMap<u64, Player>,
     log: Log,
 }
 
 impl Provider {
     fn model(&mut self, id: &str) -> anyhow::Result<Arc<LoadedModel>> {
-        if let Some(m) = self.models.get(id) {
-            return Ok(m.clone());
-        }
-        let m = Arc::new(load_model(&self.me.client, id)?);
-        self.models.insert(id.to_string(), m.clone());
-        Ok(m)
+        self.models.get(&self.me.client, id)
     }
 
     /// The trace we commit to for `view` (the truth, or the lie `--lie-at` asks for).
     fn player(&mut self, view: &InferenceView, model: &LoadedModel) -> anyhow::Result<&Player> {
         if !self.players.contains_key(&view.id) {
-            let truth = cairn_infer::run(&model.graph, &input_of(view)?)
-                .with_context(|| format!("request {}: the input does not fit the model", view.id))?;
+            let truth = cairn_infer::run(&model.graph, &input_of(view)?).with_context(|| {
+                format!("request {}: the input does not fit the model", view.id)
+            })?;
             let trace = match self.args.lie_at {
                 Some(at) => cairn_dispute::forge::lie_at(&model.graph, &truth, at, view.id)
-                    .with_context(|| format!("--lie-at {at}: the model has nodes 1..{}", model.graph.len() - 1))?,
+                    .with_context(|| {
+                        format!(
+                            "--lie-at {at}: the model has nodes 1..{}",
+                            model.graph.len() - 1
+                        )
+                    })?,
                 None => truth,
             };
-            self.players.insert(view.id, Player::new(model.graph.clone(), trace));
+            self.players
+                .insert(view.id, Player::new(model.graph.clone(), trace));
         }
         Ok(&self.players[&view.id])
     }
@@ -75,7 +80,10 @@ impl Provider {
 
     /// Handles one request; returns true when one of our results ended.
     fn step(&mut self, view: &InferenceView) -> anyhow::Result<bool> {
-        let ours = view.result.as_ref().is_some_and(|r| r.account == self.me.address);
+        let ours = view
+            .result
+            .as_ref()
+            .is_some_and(|r| r.account == self.me.address);
         match view.status.as_str() {
             "requested" if self.wanted(view) => {
                 let model = self.model(&view.model)?;
@@ -94,7 +102,11 @@ impl Provider {
                     "request {}: posted output {shown:?} with execution root {} and bond {bond}{}",
                     view.id,
                     short(&cairn_types::to_hex(exec_root)),
-                    if self.args.lie_at.is_some() { " (a deliberate lie)" } else { "" }
+                    if self.args.lie_at.is_some() {
+                        " (a deliberate lie)"
+                    } else {
+                        ""
+                    }
                 ));
                 Ok(false)
             }
@@ -110,7 +122,11 @@ impl Provider {
                     view.id,
                     view.status,
                     match view.status.as_str() {
-                        "settled" => format!("paid {} and bond {} returned", view.payment - view.price, view.result.as_ref().map_or(0, |r| r.bond)),
+                        "settled" => format!(
+                            "paid {} and bond {} returned",
+                            view.payment - view.price,
+                            view.result.as_ref().map_or(0, |r| r.bond)
+                        ),
                         _ => "our bond went to the challenger".into(),
                     }
                 ));
@@ -138,7 +154,7 @@ pub fn run(args: ServeArgs, client: &RpcClient, key: PrivateKey) -> anyhow::Resu
     let mut provider = Provider {
         me,
         args,
-        models: BTreeMap::new(),
+        models: ModelCache::default(),
         players: BTreeMap::new(),
         log,
     };
@@ -146,22 +162,8 @@ pub fn run(args: ServeArgs, client: &RpcClient, key: PrivateKey) -> anyhow::Resu
     // Requests below `from` have all ended: never scanned again.
     let mut from = 0u64;
     loop {
-        let mut views = Vec::new();
-        let mut next = from;
-        loop {
-            let page = provider.me.client.inferences(next)?;
-            let Some(last) = page.last() else { break };
-            next = last.id + 1;
-            views.extend(page);
-        }
-        if let Some(first_live) = views.iter().find(|v| {
-            matches!(v.status.as_str(), "requested" | "served" | "disputed")
-                || provider.players.contains_key(&v.id)
-        }) {
-            from = first_live.id;
-        } else if let Some(last) = views.last() {
-            from = last.id + 1;
-        }
+        let views = inferences_from(&provider.me.client, from)?;
+        from = next_scan_start(&views, from, |id| provider.players.contains_key(&id));
         for view in &views {
             match provider.step(view) {
                 Ok(true) => ended += 1,

@@ -2,7 +2,10 @@
 //! registered graph, challenges any whose output differs from its own run (bonded), and plays
 //! the dispute move by move until the chain's one-step check decides.
 
-use super::{LoadedModel, claim_parts, input_of, load_model, pause, play_turn};
+use super::{
+    LoadedModel, ModelCache, claim_parts, inferences_from, input_of, load_model, next_scan_start,
+    pause, play_turn,
+};
 use crate::fl::{Log, Participant};
 use crate::query::short;
 use anyhow::Context;
@@ -33,7 +36,7 @@ pub struct WatchArgs {
 struct Watcher {
     me: Participant,
     args: WatchArgs,
-    models: BTreeMap<String, Arc<LoadedModel>>,
+    models: ModelCache,
     /// Our honest trace per request we re-executed.
     players: BTreeMap<u64, Player>,
     /// Requests whose result we checked and found right.
@@ -45,19 +48,16 @@ struct Watcher {
 
 impl Watcher {
     fn model(&mut self, id: &str) -> anyhow::Result<Arc<LoadedModel>> {
-        if let Some(m) = self.models.get(id) {
-            return Ok(m.clone());
-        }
-        let m = Arc::new(load_model(&self.me.client, id)?);
-        self.models.insert(id.to_string(), m.clone());
-        Ok(m)
+        self.models.get(&self.me.client, id)
     }
 
     fn player(&mut self, view: &InferenceView, model: &LoadedModel) -> anyhow::Result<&Player> {
         if !self.players.contains_key(&view.id) {
-            let trace = cairn_infer::run(&model.graph, &input_of(view)?)
-                .with_context(|| format!("request {}: the input does not fit the model", view.id))?;
-            self.players.insert(view.id, Player::new(model.graph.clone(), trace));
+            let trace = cairn_infer::run(&model.graph, &input_of(view)?).with_context(|| {
+                format!("request {}: the input does not fit the model", view.id)
+            })?;
+            self.players
+                .insert(view.id, Player::new(model.graph.clone(), trace));
         }
         Ok(&self.players[&view.id])
     }
@@ -147,7 +147,7 @@ pub fn run(args: WatchArgs, client: &RpcClient, key: PrivateKey) -> anyhow::Resu
     let mut watcher = Watcher {
         me,
         args,
-        models: BTreeMap::new(),
+        models: ModelCache::default(),
         players: BTreeMap::new(),
         verified: BTreeSet::new(),
         open: BTreeSet::new(),
@@ -156,23 +156,10 @@ pub fn run(args: WatchArgs, client: &RpcClient, key: PrivateKey) -> anyhow::Resu
     let mut ended = 0u64;
     let mut from = 0u64;
     loop {
-        let mut views = Vec::new();
-        let mut next = from;
-        loop {
-            let page = watcher.me.client.inferences(next)?;
-            let Some(last) = page.last() else { break };
-            next = last.id + 1;
-            views.extend(page);
-        }
-        let live = |v: &InferenceView| {
-            matches!(v.status.as_str(), "requested" | "served" | "disputed")
-                || watcher.open.iter().any(|(id, _)| *id == v.id)
-        };
-        if let Some(first) = views.iter().find(|v| live(v)) {
-            from = first.id;
-        } else if let Some(last) = views.last() {
-            from = last.id + 1;
-        }
+        let views = inferences_from(&watcher.me.client, from)?;
+        from = next_scan_start(&views, from, |id| {
+            watcher.open.iter().any(|(r, _)| *r == id)
+        });
         for view in &views {
             match watcher.step(view) {
                 Ok(n) => ended += n,

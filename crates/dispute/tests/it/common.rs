@@ -3,20 +3,11 @@
 use cairn_dispute::{Clock, Dispute, Move, Outcome, Params, Player};
 use cairn_infer::graph::SOFTMAX_TABLE_LEN;
 use cairn_infer::{
-    Channels, ConvGeom, Graph, ModelCommitment, Multiplier, Node, Op, PoolGeom, TensorInfo, Trace,
-    run,
+    Channels, ConvGeom, Graph, ModelCommitment, Multiplier, Node, Op, PoolGeom, Trace, run,
 };
 
 pub fn node(op: Op, inputs: &[u32], shape: &[u32], zero_point: i8) -> Node {
-    Node {
-        op,
-        inputs: inputs.to_vec(),
-        output: TensorInfo {
-            shape: shape.to_vec(),
-            zero_point,
-        },
-        channels: None,
-    }
+    Node::new(op, inputs, shape, zero_point)
 }
 
 /// SplitMix64.

@@ -1,22 +1,10 @@
 //! Graph builders shared by the tests.
 
 use cairn_infer::graph::SOFTMAX_TABLE_LEN;
-use cairn_infer::{Channels, ConvGeom, Graph, Multiplier, Node, Op, PoolGeom, TensorInfo};
-
-pub fn info(shape: &[u32], zero_point: i8) -> TensorInfo {
-    TensorInfo {
-        shape: shape.to_vec(),
-        zero_point,
-    }
-}
+use cairn_infer::{Channels, ConvGeom, Graph, Multiplier, Node, Op, PoolGeom};
 
 pub fn node(op: Op, inputs: &[u32], shape: &[u32], zero_point: i8) -> Node {
-    Node {
-        op,
-        inputs: inputs.to_vec(),
-        output: info(shape, zero_point),
-        channels: None,
-    }
+    Node::new(op, inputs, shape, zero_point)
 }
 
 pub fn input(shape: &[u32], zero_point: i8) -> Node {

@@ -4,7 +4,7 @@
 
 use crate::Net;
 use cairn_dispute::{Player, Side, forge};
-use cairn_infer::{Channels, Graph, ModelCommitment, Multiplier, Node, Op, TensorInfo, Trace, run};
+use cairn_infer::{Channels, Graph, ModelCommitment, Multiplier, Node, Op, Trace, run};
 use cairn_state::{InferError, InferenceStatus, State, TxError, dispute_game};
 use cairn_types::infer::{self, Lineage, ModelRegistration};
 use cairn_types::{Action, Amount};
@@ -19,15 +19,7 @@ const PAYMENT: Amount = 100;
 const BOND: Amount = 2_000;
 
 fn node(op: Op, inputs: &[u32], shape: &[u32], zero_point: i8) -> Node {
-    Node {
-        op,
-        inputs: inputs.to_vec(),
-        output: TensorInfo {
-            shape: shape.to_vec(),
-            zero_point,
-        },
-        channels: None,
-    }
+    Node::new(op, inputs, shape, zero_point)
 }
 
 /// input [2, 4] → flatten [8] → dense 8→3 → relu [3]: two input rows, weights, four nodes.
