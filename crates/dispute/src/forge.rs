@@ -9,6 +9,8 @@
 use cairn_infer::engine::{ChannelRef, compute_element, output_channel};
 use cairn_infer::{Graph, TensorInfo, Trace};
 
+use crate::game::Move;
+
 /// Node `i` of `graph` recomputed from `outputs` (which must hold every earlier node).
 /// Returns `None` if an input is missing or a node has no channels where its op needs them.
 pub fn recompute(graph: &Graph, outputs: &[Vec<i8>], i: usize) -> Option<Vec<i8>> {
@@ -47,6 +49,10 @@ pub struct SplitMix(pub u64);
 
 impl SplitMix {
     /// The next 64 pseudo-random bits.
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "a generator that never ends, not an iterator"
+    )]
     pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -132,4 +138,46 @@ pub fn lie_at(graph: &Graph, truth: &Trace, at: usize, seed: u64) -> Option<Trac
     let mut forged = forge(graph, truth, &[(at, Lie::Garbage(seed))])?;
     force_output_lie(truth, &mut forged, seed.wrapping_add(1));
     Some(forged)
+}
+
+/// One thing in `mv` corrupted (a child hash, the pick index, a revealed row, a step's element,
+/// node or opened data): what an adversary posts to see if the referee notices.
+pub fn corrupt(mv: &Move, seed: u64) -> Move {
+    let mut rng = SplitMix(seed);
+    let mut mv = mv.clone();
+    match &mut mv {
+        Move::Split { children } => {
+            let i = rng.below(children.len() as u64) as usize;
+            children[i][rng.below(32) as usize] ^= 1 << rng.below(8);
+        }
+        Move::Pick {
+            children,
+            index,
+            reveal,
+        } => match rng.below(3) {
+            0 => *index = index.wrapping_add(1 + rng.below(3) as u8),
+            1 if reveal.row.is_some() => {
+                let r = reveal.row.as_mut().expect("checked");
+                let i = rng.below(r.len() as u64) as usize;
+                r[i] = r[i].wrapping_add(1);
+            }
+            _ => {
+                let i = rng.below(children.len() as u64) as usize;
+                children[i][rng.below(32) as usize] ^= 1 << rng.below(8);
+            }
+        },
+        Move::Step(p) => match rng.below(4) {
+            0 => p.element = p.element.wrapping_add(1),
+            1 => p.node.index = p.node.index.wrapping_add(1),
+            2 => {
+                let i = rng.below(p.output_row.data.len() as u64) as usize;
+                p.output_row.data[i] = p.output_row.data[i].wrapping_add(1);
+            }
+            _ => match p.inputs.first_mut().and_then(|i| i.rows.first_mut()) {
+                Some(r) => r.data[0] = r.data[0].wrapping_add(1),
+                None => p.element = p.element.wrapping_add(1),
+            },
+        },
+    }
+    mv
 }

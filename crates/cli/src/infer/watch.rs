@@ -52,14 +52,17 @@ impl Watcher {
     }
 
     fn player(&mut self, view: &InferenceView, model: &LoadedModel) -> anyhow::Result<&Player> {
-        if !self.players.contains_key(&view.id) {
-            let trace = cairn_infer::run(&model.graph, &input_of(view)?).with_context(|| {
-                format!("request {}: the input does not fit the model", view.id)
-            })?;
-            self.players
-                .insert(view.id, Player::new(model.graph.clone(), trace));
-        }
-        Ok(&self.players[&view.id])
+        use std::collections::btree_map::Entry;
+        Ok(match self.players.entry(view.id) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let trace =
+                    cairn_infer::run(&model.graph, &input_of(view)?).with_context(|| {
+                        format!("request {}: the input does not fit the model", view.id)
+                    })?;
+                e.insert(Player::new(model.graph.clone(), trace))
+            }
+        })
     }
 
     /// Handles one request; returns how many of our disputes ended.

@@ -10,27 +10,19 @@ pub fn node(op: Op, inputs: &[u32], shape: &[u32], zero_point: i8) -> Node {
     Node::new(op, inputs, shape, zero_point)
 }
 
-/// SplitMix64.
-pub struct Rng(pub u64);
+pub use cairn_dispute::forge::SplitMix as Rng;
 
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    pub fn i8(&mut self) -> i8 {
+/// What the graph builders draw beyond [`Rng`]'s own methods.
+pub trait RngExt {
+    fn i8(&mut self) -> i8;
+    fn multiplier(&mut self) -> Multiplier;
+}
+
+impl RngExt for Rng {
+    fn i8(&mut self) -> i8 {
         self.next() as i8
     }
-    pub fn bytes(&mut self, n: usize) -> Vec<i8> {
-        (0..n).map(|_| self.i8()).collect()
-    }
-    pub fn multiplier(&mut self) -> Multiplier {
+    fn multiplier(&mut self) -> Multiplier {
         Multiplier {
             m: (1 << 30) + self.below(1 << 30) as i32,
             shift: 36 + self.below(10) as u8,
@@ -174,47 +166,7 @@ pub enum Tamper {
     CorruptAt(u32, u64),
 }
 
-/// Corrupts one thing in a move (a child hash, the pick index, a revealed row, a step's
-/// element, node or opened data).
-pub fn corrupt(mv: &Move, seed: u64) -> Move {
-    let mut rng = Rng(seed);
-    let mut mv = mv.clone();
-    match &mut mv {
-        Move::Split { children } => {
-            let i = rng.below(children.len() as u64) as usize;
-            children[i][rng.below(32) as usize] ^= 1 << rng.below(8);
-        }
-        Move::Pick {
-            children,
-            index,
-            reveal,
-        } => match rng.below(3) {
-            0 => *index = index.wrapping_add(1 + rng.below(3) as u8),
-            1 if reveal.row.is_some() => {
-                let r = reveal.row.as_mut().expect("checked");
-                let i = rng.below(r.len() as u64) as usize;
-                r[i] = r[i].wrapping_add(1);
-            }
-            _ => {
-                let i = rng.below(children.len() as u64) as usize;
-                children[i][rng.below(32) as usize] ^= 1 << rng.below(8);
-            }
-        },
-        Move::Step(p) => match rng.below(4) {
-            0 => p.element = p.element.wrapping_add(1),
-            1 => p.node.index = p.node.index.wrapping_add(1),
-            2 => {
-                let i = rng.below(p.output_row.data.len() as u64) as usize;
-                p.output_row.data[i] = p.output_row.data[i].wrapping_add(1);
-            }
-            _ => match p.inputs.first_mut().and_then(|i| i.rows.first_mut()) {
-                Some(r) => r.data[0] = r.data[0].wrapping_add(1),
-                None => p.element = p.element.wrapping_add(1),
-            },
-        },
-    }
-    mv
-}
+pub use cairn_dispute::forge::corrupt;
 
 /// What a finished game looked like.
 pub struct Played {

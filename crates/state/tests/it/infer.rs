@@ -155,13 +155,35 @@ fn requested(net: &mut Net) -> u64 {
     1
 }
 
+/// How one side misbehaves in [`play`].
+#[derive(Clone, Copy)]
+enum Misbehave {
+    /// Never moves.
+    Silent,
+    /// At its `n`-th move posts a corrupted move (which the chain must refuse, changing
+    /// nothing), then either moves properly or falls silent.
+    Corrupt {
+        n: u32,
+        seed: u64,
+        then_silent: bool,
+    },
+}
+
 /// Plays the dispute over `request` to the end through transactions, one move per block.
-fn play(net: &mut Net, request: u64, provider: &Player, challenger: &Player, silent: Option<Side>) {
+fn play(
+    net: &mut Net,
+    request: u64,
+    provider: &Player,
+    challenger: &Player,
+    bad: Option<(Side, Misbehave)>,
+) {
     let model = net
         .state
         .model(&graph().blob_id())
         .expect("registered")
         .registration;
+    let mut count = [0u32; 2];
+    let mut silenced = None;
     for _ in 0..200 {
         let i = net.state.inference(request).expect("exists");
         if i.status != InferenceStatus::Disputed {
@@ -173,15 +195,57 @@ fn play(net: &mut Net, request: u64, provider: &Player, challenger: &Player, sil
             Side::Provider => (PROVIDER, provider),
             Side::Challenger => (CHALLENGER, challenger),
         };
-        match player.respond(side, &game.request()) {
-            Some(mv) if silent != Some(side) => net.block(vec![(
+        let n = count[side as usize];
+        count[side as usize] += 1;
+        let mv = player.respond(side, &game.request());
+        match (bad, mv) {
+            _ if silenced == Some(side) => net.idle(1),
+            (Some((who, Misbehave::Silent)), _) if who == side => net.idle(1),
+            (
+                Some((
+                    who,
+                    Misbehave::Corrupt {
+                        n: at,
+                        seed: s,
+                        then_silent,
+                    },
+                )),
+                Some(mv),
+            ) if who == side && at == n => {
+                let wrong = forge::corrupt(&mv, s);
+                let action = Action::DisputeMove {
+                    request,
+                    mv: wrong.encode(),
+                };
+                let e = net.reject(seed, action);
+                assert!(
+                    matches!(
+                        e,
+                        TxError::Infer(InferError::BadMove { .. } | InferError::Malformed { .. })
+                    ),
+                    "{e}"
+                );
+                if then_silent {
+                    silenced = Some(side);
+                    net.idle(1);
+                } else {
+                    net.block(vec![(
+                        seed,
+                        Action::DisputeMove {
+                            request,
+                            mv: mv.encode(),
+                        },
+                    )]);
+                }
+            }
+            (_, Some(mv)) => net.block(vec![(
                 seed,
                 Action::DisputeMove {
                     request,
                     mv: mv.encode(),
                 },
             )]),
-            _ => net.idle(1),
+            (_, None) => net.idle(1),
         }
         // Snapshots carry a dispute mid-game.
         let copy = State::decode_snapshot(&net.state.encode_snapshot()).expect("decodes");
@@ -289,7 +353,13 @@ fn silence_past_the_deadline_loses() {
         let honest = Player::new(graph(), truth());
         net.block(vec![(PROVIDER, post(id, &liar, BOND))]);
         net.block(vec![(CHALLENGER, challenge(id, &honest, 2, BOND))]);
-        play(&mut net, id, &liar, &honest, Some(silent));
+        play(
+            &mut net,
+            id,
+            &liar,
+            &honest,
+            Some((silent, Misbehave::Silent)),
+        );
         let i = net.state.inference(id).unwrap();
         let end = i.disputes[0].end.clone().unwrap();
         assert_eq!(
@@ -557,4 +627,45 @@ fn protocol_bounds_and_roots_agree_with_the_engine() {
     assert_eq!(root(&[3], t.output()), Some(exec.node_roots[3]));
     assert_eq!(root(&[3], &[1, 2]), None);
     assert_eq!(root(&[0, 3], &[]), None);
+}
+
+#[test]
+fn corrupted_moves_are_refused_and_the_honest_side_still_wins() {
+    for seed in 0..24u64 {
+        let liar_provides = seed % 2 == 0;
+        let mut net = net();
+        let id = requested(&mut net);
+        let honest = Player::new(graph(), truth());
+        let liar = Player::new(graph(), lie(1 + (seed as usize / 2) % 3));
+        let (provider, challenger) = if liar_provides {
+            (&liar, &honest)
+        } else {
+            (&honest, &liar)
+        };
+        let liar_side = if liar_provides {
+            Side::Provider
+        } else {
+            Side::Challenger
+        };
+        net.block(vec![(PROVIDER, post(id, provider, BOND))]);
+        let k = [2u8, 4, 16][(seed as usize / 6) % 3];
+        net.block(vec![(CHALLENGER, challenge(id, challenger, k, BOND))]);
+        let bad = Misbehave::Corrupt {
+            n: (seed % 3) as u32,
+            seed,
+            then_silent: seed % 4 == 1,
+        };
+        play(&mut net, id, provider, challenger, Some((liar_side, bad)));
+        let i = net.state.inference(id).unwrap();
+        let end = i.disputes[0].end.clone().expect("ended");
+        assert_eq!(
+            end.provider_won, !liar_provides,
+            "seed {seed}: {}",
+            end.reason
+        );
+        assert_eq!(
+            held(&net.state),
+            if liar_provides { 0 } else { PAYMENT + BOND }
+        );
+    }
 }
