@@ -59,10 +59,25 @@ pub fn run(cmd: QueryCommand, client: &RpcClient, json: bool) -> anyhow::Result<
         QueryCommand::Inference { id } => {
             let v = client.inference(id)?;
             emit(json, &v, || {
-                println!("request {} of model {} by {}: {}", v.id, short(&v.model), short(&v.client), v.status);
-                println!("  payment {} (owner's price {}), requested at block {}, deadline/ended at block {}", v.payment, v.price, v.requested_at, v.deadline);
+                println!(
+                    "request {} of model {} by {}: {}",
+                    v.id,
+                    short(&v.model),
+                    short(&v.client),
+                    v.status
+                );
+                println!(
+                    "  payment {} (owner's price {}), requested at block {}, deadline/ended at block {}",
+                    v.payment, v.price, v.requested_at, v.deadline
+                );
                 if let Some(r) = &v.result {
-                    println!("  result {:?} by {} (bond {}, execution root {})", r.output, short(&r.account), r.bond, short(&r.exec_root));
+                    println!(
+                        "  result {:?} by {} (bond {}, execution root {})",
+                        r.output,
+                        short(&r.account),
+                        r.bond,
+                        short(&r.exec_root)
+                    );
                 }
                 for d in &v.disputes {
                     println!(
@@ -73,7 +88,10 @@ pub fn run(cmd: QueryCommand, client: &RpcClient, json: bool) -> anyhow::Result<
                         d.challenge.bond,
                         d.moves,
                         d.move_bytes,
-                        d.end.as_ref().map(|e| format!("; {} won: {}", e.winner, e.reason)).unwrap_or_default()
+                        d.end
+                            .as_ref()
+                            .map(|e| format!("; {} won: {}", e.winner, e.reason))
+                            .unwrap_or_default()
                     );
                 }
             })
@@ -90,7 +108,10 @@ pub fn run(cmd: QueryCommand, client: &RpcClient, json: bool) -> anyhow::Result<
                         v.id,
                         v.status,
                         short(&v.model),
-                        v.result.as_ref().map(|r| format!("{:?}", r.output)).unwrap_or_else(|| "-".into()),
+                        v.result
+                            .as_ref()
+                            .map(|r| format!("{:?}", r.output))
+                            .unwrap_or_else(|| "-".into()),
                         v.disputes.len()
                     );
                 }
@@ -168,11 +189,20 @@ pub fn run(cmd: QueryCommand, client: &RpcClient, json: bool) -> anyhow::Result<
                     ("address", proof.address.clone()),
                     ("balance", proof.balance.to_string()),
                     ("nonce", proof.nonce.to_string()),
-                    ("leaf", format!("{} of {}", proof.leaf_index, proof.leaf_count)),
+                    (
+                        "leaf",
+                        format!("{} of {}", proof.leaf_index, proof.leaf_count),
+                    ),
                     ("state root", proof.state_root.clone()),
                     ("height", proof.height.to_string()),
                     ("proof", proof.proof.clone()),
-                    ("verified", format!("yes: the account hashes up to the state root in block {}'s header", proof.height)),
+                    (
+                        "verified",
+                        format!(
+                            "yes: the account hashes up to the state root in block {}'s header",
+                            proof.height
+                        ),
+                    ),
                 ])
             })
         }
@@ -192,7 +222,10 @@ fn verify_proof(proof: &cairn_rpc::api::AccountProofView, header_root: &str) -> 
     let root = cairn_types::parse_digest(&proof.state_root).map_err(anyhow::Error::msg)?;
     let checked = cairn_state::AccountProof {
         address: cairn_types::parse_public_key(&proof.address).map_err(anyhow::Error::msg)?,
-        account: cairn_state::Account { balance: proof.balance, nonce: proof.nonce },
+        account: cairn_state::Account {
+            balance: proof.balance,
+            nonce: proof.nonce,
+        },
         leaf_index: u32::try_from(proof.leaf_index).context("leaf index out of range")?,
         leaf_count: u32::try_from(proof.leaf_count).context("leaf count out of range")?,
         proof: hex::decode(&proof.proof).context("proof is not hex")?,
@@ -355,37 +388,84 @@ pub fn describe_action(action: &ActionView) -> String {
             spec.model, spec.rounds, spec.rule, spec.reward_pool
         ),
         ActionView::VoteTask { task, approve, .. } => {
-            format!("{} task {task}", if *approve { "approve" } else { "reject" })
+            format!(
+                "{} task {task}",
+                if *approve { "approve" } else { "reject" }
+            )
         }
         ActionView::JoinTask { task, role, stake } => {
             format!("join task {task} as {role} with stake {stake}")
         }
-        ActionView::SubmitUpdate { task, round, update } => {
-            format!("submit update {} to task {task} round {round}", short(update))
+        ActionView::SubmitUpdate {
+            task,
+            round,
+            update,
+        } => {
+            format!(
+                "submit update {} to task {task} round {round}",
+                short(update)
+            )
         }
         ActionView::CommitScores { task, round, .. } => {
             format!("commit scores for task {task} round {round}")
         }
-        ActionView::RevealScores { task, round, scores, .. } => {
-            format!("reveal {} scores for task {task} round {round}", scores.len())
+        ActionView::RevealScores {
+            task,
+            round,
+            scores,
+            ..
+        } => {
+            format!(
+                "reveal {} scores for task {task} round {round}",
+                scores.len()
+            )
         }
         ActionView::AttestCheckpoint { task, round, model } => {
-            format!("attest checkpoint {} for task {task} round {round}", short(model))
+            format!(
+                "attest checkpoint {} for task {task} round {round}",
+                short(model)
+            )
         }
-        ActionView::RegisterModel { id, name, price, .. } => {
+        ActionView::RegisterModel {
+            id, name, price, ..
+        } => {
             format!("register model {name} ({}) at price {price}", short(id))
         }
         ActionView::RequestInference { model, payment, .. } => {
-            format!("request an inference of model {} paying {payment}", short(model))
+            format!(
+                "request an inference of model {} paying {payment}",
+                short(model)
+            )
         }
-        ActionView::PostResult { request, output, bond, .. } => {
+        ActionView::PostResult {
+            request,
+            output,
+            bond,
+            ..
+        } => {
             format!("post result {output:?} for request {request} with bond {bond}")
         }
-        ActionView::Challenge { request, output, k, bond, .. } => {
+        ActionView::Challenge {
+            request,
+            output,
+            k,
+            bond,
+            ..
+        } => {
             format!("challenge request {request} with output {output:?} (k = {k}, bond {bond})")
         }
         ActionView::DisputeMove { request, bytes } => {
             format!("dispute move ({bytes} bytes) on request {request}")
+        }
+        ActionView::CreateValidator {
+            consensus_key,
+            moniker,
+            self_bond,
+        } => {
+            format!(
+                "create validator {} ({moniker:?}) with self-bond {self_bond}",
+                short(consensus_key)
+            )
         }
     }
 }

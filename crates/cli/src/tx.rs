@@ -62,6 +62,18 @@ pub enum TxCommand {
         #[arg(long)]
         hot: String,
     },
+    /// Register a new validator you operate, self-bonding from your balance; it joins the
+    /// active set at the next epoch boundary if its bond ranks in the top `validators_max`.
+    CreateValidator {
+        /// The validator's consensus key file (hex secret, as `cairn node` and `cairn testnet
+        /// init` write `validator.key`): it signs the proof of possession, never leaves here.
+        #[arg(long)]
+        key_file: std::path::PathBuf,
+        #[arg(long)]
+        moniker: String,
+        #[arg(long)]
+        self_bond: u64,
+    },
     /// Set the public name of a validator you operate (a linked hot key may sign this).
     SetMoniker {
         /// Validator consensus key (hex).
@@ -90,8 +102,23 @@ pub struct TxArgs {
 }
 
 /// Builds the action of `cmd`, naming the flag when a value is malformed.
-pub fn action(cmd: TxCommand) -> anyhow::Result<Action> {
+pub fn action(cmd: TxCommand, signer: &PublicKey) -> anyhow::Result<Action> {
     Ok(match cmd {
+        TxCommand::CreateValidator {
+            key_file,
+            moniker,
+            self_bond,
+        } => {
+            check_moniker(&moniker)?;
+            let consensus = cairn_node::config::read_key_file(&key_file)
+                .map_err(|e| anyhow::anyhow!("--key-file: {e}"))?;
+            Action::CreateValidator {
+                consensus_key: commonware_cryptography::Signer::public_key(&consensus),
+                moniker,
+                self_bond,
+                proof_of_possession: cairn_types::sign_validator_pop(&consensus, signer),
+            }
+        }
         TxCommand::Transfer { to, amount } => Action::Transfer {
             to: key("--to", &to)?,
             amount,
@@ -113,19 +140,24 @@ pub fn action(cmd: TxCommand) -> anyhow::Result<Action> {
             hot: key("--hot", &hot)?,
         },
         TxCommand::SetMoniker { validator, moniker } => {
-            if moniker.len() > limits::MEMO_MAX_BYTES {
-                bail!(
-                    "--moniker is {} bytes; the limit is {} bytes",
-                    moniker.len(),
-                    limits::MEMO_MAX_BYTES
-                );
-            }
+            check_moniker(&moniker)?;
             Action::SetValidatorMoniker {
                 validator: key("--validator", &validator)?,
                 moniker,
             }
         }
     })
+}
+
+fn check_moniker(moniker: &str) -> anyhow::Result<()> {
+    if moniker.len() > limits::MEMO_MAX_BYTES {
+        bail!(
+            "--moniker is {} bytes; the limit is {} bytes",
+            moniker.len(),
+            limits::MEMO_MAX_BYTES
+        );
+    }
+    Ok(())
 }
 
 fn key(flag: &str, text: &str) -> anyhow::Result<PublicKey> {
@@ -141,7 +173,7 @@ pub fn run(
     signer: &PrivateKey,
     json: bool,
 ) -> anyhow::Result<()> {
-    let action = action(cmd)?;
+    let action = action(cmd, &commonware_cryptography::Signer::public_key(signer))?;
     let status = client
         .status()
         .context("cannot read the chain id from the node")?;

@@ -40,6 +40,24 @@ fn dev_node_driven_by_the_cli_transfers_and_survives_restart() {
     assert!(stderr.contains("balance"), "refusal should explain the balance problem: {stderr}");
     assert_eq!(cli.json(&["query", "account", &alice])["balance"], 1000);
 
+    // A new validator registered from the CLI alone: its key file signs the proof of
+    // possession; it is known at once and enters the active set at an epoch boundary.
+    use commonware_codec::Encode;
+    use commonware_cryptography::Signer;
+    let consensus = cairn_types::PrivateKey::from_seed(77);
+    let key_file = home.join("newcomer.key");
+    std::fs::write(&key_file, hex::encode(consensus.encode())).unwrap();
+    let bad_file = home.join("bad.key");
+    std::fs::write(&bad_file, "not hex").unwrap();
+    let refused = cli.run(&["tx", "create-validator", "--key-file", bad_file.to_str().unwrap(), "--moniker", "x", "--self-bond", "5000", "--from", "dev"]);
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--key-file"));
+    cli.ok(&["tx", "create-validator", "--key-file", key_file.to_str().unwrap(), "--moniker", "newcomer", "--self-bond", "5000", "--from", "dev"]);
+    let validators = cli.json(&["query", "validators"]);
+    let newcomer = cairn_types::to_hex(consensus.public_key());
+    let v = validators.as_array().unwrap().iter().find(|v| v["consensus_key"] == newcomer.as_str()).expect("registered");
+    assert_eq!(v["self_bond"], 5000, "{v}");
+    assert_eq!(v["moniker"], "newcomer", "{v}");
+
     // Ctrl-C, restart from the same home: same chain, at least the same height, same balance.
     let before = cli.wait_height(1);
     node.interrupt();

@@ -95,19 +95,62 @@ impl TxView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ActionView {
-    Transfer { to: String, amount: u64 },
-    Bond { validator: String, amount: u64 },
-    Unbond { validator: String, amount: u64 },
-    LinkHotKey { hot: String },
-    UnlinkHotKey { hot: String },
-    SetValidatorMoniker { validator: String, moniker: String },
-    ProposeTask { spec: crate::task_api::TaskSpecView },
-    VoteTask { task: u64, validator: String, approve: bool },
-    JoinTask { task: u64, role: String, stake: u64 },
-    SubmitUpdate { task: u64, round: u32, update: String },
-    CommitScores { task: u64, round: u32, commitment: String },
-    RevealScores { task: u64, round: u32, scores: Vec<u16>, salt: String },
-    AttestCheckpoint { task: u64, round: u32, model: String },
+    Transfer {
+        to: String,
+        amount: u64,
+    },
+    Bond {
+        validator: String,
+        amount: u64,
+    },
+    Unbond {
+        validator: String,
+        amount: u64,
+    },
+    LinkHotKey {
+        hot: String,
+    },
+    UnlinkHotKey {
+        hot: String,
+    },
+    SetValidatorMoniker {
+        validator: String,
+        moniker: String,
+    },
+    ProposeTask {
+        spec: crate::task_api::TaskSpecView,
+    },
+    VoteTask {
+        task: u64,
+        validator: String,
+        approve: bool,
+    },
+    JoinTask {
+        task: u64,
+        role: String,
+        stake: u64,
+    },
+    SubmitUpdate {
+        task: u64,
+        round: u32,
+        update: String,
+    },
+    CommitScores {
+        task: u64,
+        round: u32,
+        commitment: String,
+    },
+    RevealScores {
+        task: u64,
+        round: u32,
+        scores: Vec<u16>,
+        salt: String,
+    },
+    AttestCheckpoint {
+        task: u64,
+        round: u32,
+        model: String,
+    },
     RegisterModel {
         id: String,
         name: String,
@@ -119,11 +162,34 @@ pub enum ActionView {
         output_shape: Vec<u32>,
         lineage: Option<crate::infer_api::LineageView>,
     },
-    RequestInference { model: String, input: String, payment: u64 },
-    PostResult { request: u64, output: Vec<i8>, exec_root: String, bond: u64 },
-    Challenge { request: u64, output: Vec<i8>, exec_root: String, k: u8, bond: u64 },
+    RequestInference {
+        model: String,
+        input: String,
+        payment: u64,
+    },
+    PostResult {
+        request: u64,
+        output: Vec<i8>,
+        exec_root: String,
+        bond: u64,
+    },
+    Challenge {
+        request: u64,
+        output: Vec<i8>,
+        exec_root: String,
+        k: u8,
+        bond: u64,
+    },
     /// `bytes`: the move's encoded length (its content is cairn-dispute's binary move).
-    DisputeMove { request: u64, bytes: u64 },
+    DisputeMove {
+        request: u64,
+        bytes: u64,
+    },
+    CreateValidator {
+        consensus_key: String,
+        moniker: String,
+        self_bond: u64,
+    },
 }
 
 fn int8(bytes: &[u8]) -> Vec<i8> {
@@ -256,6 +322,16 @@ impl ActionView {
                 request: *request,
                 bytes: mv.len() as u64,
             },
+            Action::CreateValidator {
+                consensus_key,
+                moniker,
+                self_bond,
+                ..
+            } => ActionView::CreateValidator {
+                consensus_key: to_hex(consensus_key),
+                moniker: moniker.clone(),
+                self_bond: *self_bond,
+            },
         }
     }
 
@@ -280,6 +356,7 @@ impl ActionView {
             ActionView::PostResult { .. } => "post_result",
             ActionView::Challenge { .. } => "challenge",
             ActionView::DisputeMove { .. } => "dispute_move",
+            ActionView::CreateValidator { .. } => "create_validator",
         }
     }
 }

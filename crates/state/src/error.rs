@@ -57,6 +57,16 @@ pub enum TxError {
     },
     #[error("moniker is {len} bytes; the limit is {max} bytes")]
     MonikerTooLong { len: usize, max: usize },
+    #[error("validator {validator} already exists")]
+    ValidatorExists { validator: PublicKey },
+    #[error("self-bond {bond} is below the minimum validator bond {min}")]
+    SelfBondTooLow { bond: Amount, min: Amount },
+    #[error(
+        "the proof of possession does not verify: sign your address with the consensus key (cairn tx create-validator --key-file does)"
+    )]
+    BadProofOfPossession,
+    #[error("the chain already registers the most validators it can ({max})")]
+    TooManyValidators { max: usize },
     #[error("hot key {hot} cannot be used: {reason}")]
     HotKeyInvalid {
         hot: PublicKey,

@@ -55,4 +55,4 @@ pub use task::{
     Member, Phase, Round, RoundRecord, Submission, TASK_TRAINERS_MAX, TASK_VALIDATORS_MAX,
     TRAINER_PENALTY_BPS, Task, TaskStatus, UpdateOutcome, VALIDATOR_PENALTY_BPS, ValidatorOutcome,
 };
-pub use tx::HOT_KEYS_PER_ACCOUNT_MAX;
+pub use tx::{HOT_KEYS_PER_ACCOUNT_MAX, VALIDATORS_REGISTERED_MAX};

@@ -12,6 +12,8 @@ use commonware_codec::EncodeSize;
 
 /// Most hot keys one cold account may link.
 pub const HOT_KEYS_PER_ACCOUNT_MAX: usize = 16;
+/// Most validators the chain registers (active or not): bounds the epoch-boundary sort.
+pub const VALIDATORS_REGISTERED_MAX: usize = 10_000;
 
 /// What validation resolved about a transaction.
 struct Checked {
@@ -123,6 +125,7 @@ impl State {
             Action::JoinTask { stake, .. } => *stake,
             Action::RequestInference { payment, .. } => *payment,
             Action::PostResult { bond, .. } | Action::Challenge { bond, .. } => *bond,
+            Action::CreateValidator { self_bond, .. } => *self_bond,
             _ => 0,
         };
         let needed = tx
@@ -189,6 +192,38 @@ impl State {
                 }
             }
             Action::LinkHotKey { hot } => self.validate_link(signer, hot)?,
+            Action::CreateValidator {
+                consensus_key,
+                moniker,
+                self_bond,
+                proof_of_possession,
+            } => {
+                if self.validators.contains_key(consensus_key) {
+                    return Err(TxError::ValidatorExists {
+                        validator: consensus_key.clone(),
+                    });
+                }
+                if self.validators.len() >= VALIDATORS_REGISTERED_MAX {
+                    return Err(TxError::TooManyValidators {
+                        max: VALIDATORS_REGISTERED_MAX,
+                    });
+                }
+                if moniker.len() > limits::MEMO_MAX_BYTES {
+                    return Err(TxError::MonikerTooLong {
+                        len: moniker.len(),
+                        max: limits::MEMO_MAX_BYTES,
+                    });
+                }
+                if *self_bond < self.params.validator_bond_min {
+                    return Err(TxError::SelfBondTooLow {
+                        bond: *self_bond,
+                        min: self.params.validator_bond_min,
+                    });
+                }
+                if !cairn_types::verify_validator_pop(consensus_key, acting, proof_of_possession) {
+                    return Err(TxError::BadProofOfPossession);
+                }
+            }
             // Task actions: see State::validate_task_action.
             Action::ProposeTask { .. }
             | Action::VoteTask { .. }
@@ -324,6 +359,23 @@ impl State {
                 let mut v = self.known_validator(validator)?.clone();
                 v.moniker = moniker.clone();
                 self.put_validator(v);
+            }
+            Action::CreateValidator {
+                consensus_key,
+                moniker,
+                self_bond,
+                ..
+            } => {
+                self.debit(acting, *self_bond)?;
+                self.put_validator(crate::Validator {
+                    consensus_key: consensus_key.clone(),
+                    operator: acting.clone(),
+                    moniker: moniker.clone(),
+                    self_bond: *self_bond,
+                    delegated: 0,
+                    jailed: false,
+                    slashed_total: 0,
+                });
             }
             Action::ProposeTask { .. }
             | Action::VoteTask { .. }

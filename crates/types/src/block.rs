@@ -125,9 +125,25 @@ impl Block {
         evidence: Vec<Evidence>,
     ) -> Self {
         let body_root = Self::body_root(&txs, &evidence);
-        let digest =
-            Self::header_digest(&context, &parent, height, timestamp_ms, &state_root, &body_root);
-        Block { context, parent, height, timestamp_ms, state_root, body_root, txs, evidence, digest }
+        let digest = Self::header_digest(
+            &context,
+            &parent,
+            height,
+            timestamp_ms,
+            &state_root,
+            &body_root,
+        );
+        Block {
+            context,
+            parent,
+            height,
+            timestamp_ms,
+            state_root,
+            body_root,
+            txs,
+            evidence,
+            digest,
+        }
     }
 
     /// The genesis block (height 0) for a chain whose genesis state has `state_root`.
@@ -138,7 +154,15 @@ impl Block {
             leader,
             parent: (View::zero(), zero),
         };
-        Block::new(context, zero, 0, genesis_time_ms, state_root, Vec::new(), Vec::new())
+        Block::new(
+            context,
+            zero,
+            0,
+            genesis_time_ms,
+            state_root,
+            Vec::new(),
+            Vec::new(),
+        )
     }
 
     /// SHA-256 over the tx hashes then the evidence hashes, each list length-prefixed.
@@ -215,7 +239,15 @@ impl Read for Block {
         let txs = Vec::<SignedTx>::read_cfg(r, &(RangeCfg::new(0..=limits::BLOCK_TXS_MAX), ()))?;
         let evidence =
             Vec::<Evidence>::read_cfg(r, &(RangeCfg::new(0..=limits::BLOCK_EVIDENCE_MAX), ()))?;
-        Ok(Block::new(context, parent, height, timestamp_ms, state_root, txs, evidence))
+        Ok(Block::new(
+            context,
+            parent,
+            height,
+            timestamp_ms,
+            state_root,
+            txs,
+            evidence,
+        ))
     }
 }
 

@@ -74,17 +74,31 @@ pub struct Genesis {
 #[derive(Debug, thiserror::Error)]
 pub enum GenesisError {
     #[error("cannot read genesis file {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("genesis file {path} is not valid genesis JSON: {source}")]
-    Json { path: String, source: serde_json::Error },
+    Json {
+        path: String,
+        source: serde_json::Error,
+    },
     #[error("genesis chain_id must be 1..={max} printable ASCII bytes, got {chain_id:?}")]
     ChainId { chain_id: String, max: usize },
     #[error("genesis {what} #{index}: {reason}")]
-    Entry { what: &'static str, index: usize, reason: String },
+    Entry {
+        what: &'static str,
+        index: usize,
+        reason: String,
+    },
     #[error("genesis has no validators; a chain needs at least one")]
     NoValidators,
     #[error("genesis parameter {name} = {value} is invalid: {reason}")]
-    Param { name: &'static str, value: u64, reason: &'static str },
+    Param {
+        name: &'static str,
+        value: u64,
+        reason: &'static str,
+    },
     #[error("genesis token supply overflows u64")]
     SupplyOverflow,
 }
@@ -102,10 +116,15 @@ impl Genesis {
     /// Reads and validates a genesis file.
     pub fn load(path: &Path) -> Result<Self, GenesisError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| GenesisError::Io { path: shown.clone(), source })?;
-        let genesis: Genesis = serde_json::from_str(&text)
-            .map_err(|source| GenesisError::Json { path: shown, source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| GenesisError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        let genesis: Genesis =
+            serde_json::from_str(&text).map_err(|source| GenesisError::Json {
+                path: shown,
+                source,
+            })?;
         genesis.validate()?;
         Ok(genesis)
     }
@@ -122,8 +141,12 @@ impl Genesis {
             .iter()
             .enumerate()
             .map(|(index, a)| {
-                let address = parse_public_key(&a.address)
-                    .map_err(|reason| GenesisError::Entry { what: "account", index, reason })?;
+                let address =
+                    parse_public_key(&a.address).map_err(|reason| GenesisError::Entry {
+                        what: "account",
+                        index,
+                        reason,
+                    })?;
                 Ok((address, a.balance))
             })
             .collect()
@@ -135,7 +158,11 @@ impl Genesis {
             .iter()
             .enumerate()
             .map(|(index, v)| {
-                let entry = |reason| GenesisError::Entry { what: "validator", index, reason };
+                let entry = |reason| GenesisError::Entry {
+                    what: "validator",
+                    index,
+                    reason,
+                };
                 Ok(ValidatorEntry {
                     consensus_key: parse_public_key(&v.consensus_key).map_err(entry)?,
                     operator: parse_public_key(&v.operator).map_err(entry)?,
@@ -153,7 +180,10 @@ impl Genesis {
             || id.len() > limits::CHAIN_ID_MAX_BYTES
             || !id.bytes().all(|b| b.is_ascii_graphic())
         {
-            return Err(GenesisError::ChainId { chain_id: id.clone(), max: limits::CHAIN_ID_MAX_BYTES });
+            return Err(GenesisError::ChainId {
+                chain_id: id.clone(),
+                max: limits::CHAIN_ID_MAX_BYTES,
+            });
         }
         let balances = self.balances()?;
         let validators = self.validator_entries()?;
@@ -199,12 +229,22 @@ impl Genesis {
             return Err(GenesisError::SupplyOverflow);
         }
         let p = &self.params;
-        let param = |name, value, reason| Err(GenesisError::Param { name, value, reason });
+        let param = |name, value, reason| {
+            Err(GenesisError::Param {
+                name,
+                value,
+                reason,
+            })
+        };
         if p.epoch_length_blocks == 0 {
             return param("epoch_length_blocks", 0, "must be at least 1");
         }
         if p.slash_fraction_bps > 10_000 {
-            return param("slash_fraction_bps", p.slash_fraction_bps, "must be at most 10000");
+            return param(
+                "slash_fraction_bps",
+                p.slash_fraction_bps,
+                "must be at most 10000",
+            );
         }
         if p.validators_max == 0 {
             return param("validators_max", 0, "must be at least 1");

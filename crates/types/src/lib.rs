@@ -14,8 +14,8 @@ pub mod tx;
 pub use block::{Block, BlockContext, Evidence, EvidenceKind};
 pub use commonware_cryptography::ed25519::{PrivateKey, PublicKey, Signature};
 pub use commonware_cryptography::sha256::Digest;
-pub use infer::{Lineage, ModelRegistration};
 pub use genesis::{Genesis, GenesisAccount, GenesisError, GenesisValidator, Params};
+pub use infer::{Lineage, ModelRegistration};
 pub use sig_cache::SignatureCache;
 pub use task::{AggregationRule, BlobHash, Role, TaskSpec, score_commitment};
 pub use tx::{Action, SignedTx, Transaction, TxDecodeError};
@@ -28,6 +28,32 @@ pub type Amount = u64;
 
 /// Domain separator for transaction signatures (prefixed by the chain id in the signed bytes).
 pub const TX_NAMESPACE: &[u8] = b"_CAIRN_TX";
+
+/// Domain separator of a validator's proof of possession of its consensus key.
+pub const VALIDATOR_POP_NAMESPACE: &[u8] = b"_CAIRN_VALIDATOR_POP";
+
+/// What a consensus key signs (under [VALIDATOR_POP_NAMESPACE]) to prove that the account
+/// `operator` may register it as a validator.
+pub fn validator_pop_message(operator: &Address) -> Vec<u8> {
+    use commonware_codec::Encode;
+    operator.encode().to_vec()
+}
+
+/// Signs the proof of possession of `consensus` for `operator`.
+pub fn sign_validator_pop(consensus: &PrivateKey, operator: &Address) -> Signature {
+    use commonware_cryptography::Signer;
+    consensus.sign(VALIDATOR_POP_NAMESPACE, &validator_pop_message(operator))
+}
+
+/// Whether `pop` proves possession of `consensus` for `operator`.
+pub fn verify_validator_pop(consensus: &PublicKey, operator: &Address, pop: &Signature) -> bool {
+    use commonware_cryptography::Verifier;
+    consensus.verify(
+        VALIDATOR_POP_NAMESPACE,
+        &validator_pop_message(operator),
+        pop,
+    )
+}
 
 /// Hashes the given parts with SHA-256 (the chain's digest function).
 pub fn sha256(parts: &[&[u8]]) -> Digest {

@@ -21,7 +21,9 @@ pub struct SignatureCache {
 impl std::fmt::Debug for SignatureCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let len = self.verified.lock().map(|s| s.len()).unwrap_or(0);
-        f.debug_struct("SignatureCache").field("entries", &len).finish()
+        f.debug_struct("SignatureCache")
+            .field("entries", &len)
+            .finish()
     }
 }
 
@@ -29,7 +31,12 @@ impl SignatureCache {
     /// Whether `tx`'s signature is valid, from memory when this cache saw it verify before.
     pub fn verify(&self, tx: &SignedTx) -> bool {
         let hash = tx.hash();
-        if self.verified.lock().expect("signature cache lock").contains(&hash) {
+        if self
+            .verified
+            .lock()
+            .expect("signature cache lock")
+            .contains(&hash)
+        {
             return true;
         }
         let valid = tx.verify_signature();
@@ -57,7 +64,10 @@ mod tests {
             signer: key.public_key(),
             nonce: 0,
             fee: 1,
-            action: Action::Transfer { to: key.public_key(), amount: 1 },
+            action: Action::Transfer {
+                to: key.public_key(),
+                amount: 1,
+            },
         }
         .sign(&key)
     }
@@ -70,7 +80,10 @@ mod tests {
         forged.signature = good.signature.clone();
         for _ in 0..2 {
             assert!(cache.verify(&good));
-            assert!(!cache.verify(&forged), "a forged signature must never be cached as valid");
+            assert!(
+                !cache.verify(&forged),
+                "a forged signature must never be cached as valid"
+            );
         }
     }
 }

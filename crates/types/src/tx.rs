@@ -114,6 +114,17 @@ pub enum Action {
     },
     /// A move in the open dispute over `request` (cairn-dispute's canonical move bytes).
     DisputeMove { request: u64, mv: Vec<u8> },
+    /// Register a new validator operated by the signer, self-bonding `self_bond`; it joins
+    /// the active set at the next epoch boundary if its bond ranks in the top
+    /// `validators_max`. `proof_of_possession` is the consensus key's signature over the
+    /// operator's address ([crate::validator_pop_message]), so nobody can register a key they
+    /// do not hold. Cold key only.
+    CreateValidator {
+        consensus_key: PublicKey,
+        moniker: String,
+        self_bond: Amount,
+        proof_of_possession: crate::Signature,
+    },
 }
 
 impl Action {
@@ -152,6 +163,7 @@ impl Action {
             Action::PostResult { .. } => "post_result",
             Action::Challenge { .. } => "challenge",
             Action::DisputeMove { .. } => "dispute_move",
+            Action::CreateValidator { .. } => "create_validator",
         }
     }
 }
@@ -303,6 +315,18 @@ impl Write for Action {
                 request.write(w);
                 mv.write(w);
             }
+            Action::CreateValidator {
+                consensus_key,
+                moniker,
+                self_bond,
+                proof_of_possession,
+            } => {
+                18u8.write(w);
+                consensus_key.write(w);
+                write_string(moniker, w);
+                self_bond.write(w);
+                proof_of_possession.write(w);
+            }
         }
     }
 }
@@ -337,6 +361,17 @@ impl EncodeSize for Action {
                 ..
             } => 8 + output.encode_size() + 32 + output_proof.encode_size() + 1 + 8,
             Action::DisputeMove { mv, .. } => 8 + mv.encode_size(),
+            Action::CreateValidator {
+                consensus_key,
+                moniker,
+                proof_of_possession,
+                ..
+            } => {
+                consensus_key.encode_size()
+                    + moniker.as_bytes().to_vec().encode_size()
+                    + 8
+                    + proof_of_possession.encode_size()
+            }
         }
     }
 }
@@ -430,6 +465,12 @@ impl Read for Action {
             17 => Action::DisputeMove {
                 request: u64::read(r)?,
                 mv: read_bytes(r, infer::MOVE_MAX_BYTES)?,
+            },
+            18 => Action::CreateValidator {
+                consensus_key: PublicKey::read(r)?,
+                moniker: read_string(r, limits::MEMO_MAX_BYTES)?,
+                self_bond: u64::read(r)?,
+                proof_of_possession: crate::Signature::read(r)?,
             },
             tag => return Err(CodecError::InvalidEnum(tag)),
         })

@@ -250,3 +250,83 @@ fn too_much_evidence_is_rejected() {
     let err = s.execute_block(1, &pk(VAL1), &[], &items);
     assert!(matches!(err, Err(BlockError::TooMuchEvidence { .. })));
 }
+
+#[test]
+fn a_validator_created_by_transaction_joins_at_the_next_boundary_and_leaves_by_unbonding() {
+    const NEW: u64 = 104;
+    let mut net = crate::Net::with_accounts(&[(ALICE, 1_000_000), (BOB, 500_000), (OP1, 100_000)]);
+    let keys = |s: &cairn_state::State| {
+        s.active_validator_set()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect::<Vec<_>>()
+    };
+    let create = |bond: Amount, pop: cairn_types::Signature| cairn_types::Action::CreateValidator {
+        consensus_key: pk(NEW),
+        moniker: "newcomer".into(),
+        self_bond: bond,
+        proof_of_possession: pop,
+    };
+    let pop = cairn_types::sign_validator_pop(&key(NEW), &pk(BOB));
+
+    // Bad input first: each refused with a reason, nothing changed.
+    let forged = cairn_types::sign_validator_pop(&key(NEW), &pk(ALICE));
+    assert!(matches!(
+        net.reject(BOB, create(15_000, forged)),
+        TxError::BadProofOfPossession
+    ));
+    assert!(matches!(
+        net.reject(BOB, create(999, pop.clone())),
+        TxError::SelfBondTooLow {
+            bond: 999,
+            min: 1_000
+        }
+    ));
+    assert!(matches!(
+        net.reject(BOB, create(600_000, pop.clone())),
+        TxError::InsufficientBalance { .. }
+    ));
+    let existing = cairn_types::Action::CreateValidator {
+        consensus_key: pk(VAL1),
+        moniker: "again".into(),
+        self_bond: 5_000,
+        proof_of_possession: cairn_types::sign_validator_pop(&key(VAL1), &pk(BOB)),
+    };
+    assert!(matches!(
+        net.reject(BOB, existing),
+        TxError::ValidatorExists { .. }
+    ));
+
+    // Created at height 1 with a bond that outranks VAL1: active from the boundary at 5.
+    net.block(vec![(BOB, create(15_000, pop))]);
+    let v = net
+        .state
+        .validators()
+        .into_iter()
+        .find(|v| v.consensus_key == pk(NEW))
+        .unwrap();
+    assert_eq!((v.operator.clone(), v.self_bond), (pk(BOB), 15_000));
+    assert!(!keys(&net.state).contains(&pk(NEW)));
+    net.idle(4 - net.height() % 5);
+    net.idle(1);
+    assert_eq!(net.height() % 5, 0);
+    assert!(
+        keys(&net.state).contains(&pk(NEW)),
+        "joined at the boundary"
+    );
+    assert!(!keys(&net.state).contains(&pk(VAL1)), "the weakest left");
+
+    // Unbonding below the minimum takes it out at the following boundary.
+    net.block(vec![(
+        BOB,
+        cairn_types::Action::Unbond {
+            validator: pk(NEW),
+            amount: 14_500,
+        },
+    )]);
+    net.idle(5 - net.height() % 5);
+    assert!(!keys(&net.state).contains(&pk(NEW)), "left after unbonding");
+    assert!(keys(&net.state).contains(&pk(VAL1)));
+    let copy = cairn_state::State::decode_snapshot(&net.state.encode_snapshot()).unwrap();
+    assert_eq!(copy.root(), net.state.root());
+}
