@@ -500,5 +500,14 @@ fn summary(
         "  cairn --rpc <RPC> task rounds {}    # per-round lineage and checkpoints",
         task.id
     );
+    println!(
+        "then serve the trained model with verified inference (keys alice, bob, carol, dev; password dev):"
+    );
+    println!(
+        "  CAIRN_KEYSTORE={}/keys CAIRN_PASSWORD=dev cairn model register --task {} --from alice",
+        home.display(),
+        task.id
+    );
+    println!("  (see README, \"Verified inference\", for cairn serve, cairn watch and cairn infer)");
     println!("(this run's node answered at {url})");
 }
