@@ -538,6 +538,11 @@ impl State {
             .collect()
     }
 
+    /// (deadline, id) of every live request, by deadline: what end-block looks at.
+    pub fn live_inference_deadlines(&self) -> Vec<(u64, u64)> {
+        self.inference_deadlines.iter().copied().collect()
+    }
+
     /// The id the next request gets.
     pub fn next_inference_id(&self) -> u64 {
         self.inferences
@@ -1032,10 +1037,9 @@ impl State {
     /// resolves disputes whose side to move ran out of time.
     pub(crate) fn end_block_inference(&mut self, height: u64) -> Result<(), TxError> {
         let due: Vec<u64> = self
-            .inferences
-            .iter()
-            .filter(|(_, i)| i.status.is_live() && height > i.deadline)
-            .map(|(id, _)| *id)
+            .inference_deadlines
+            .range(..(height, 0))
+            .map(|(_, id)| *id)
             .collect();
         for id in due {
             let mark = self.journal_mark();

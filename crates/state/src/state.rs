@@ -95,6 +95,10 @@ pub struct State {
     pub(crate) models: BTreeMap<[u8; 32], Model>,
     /// Inference requests by id.
     pub(crate) inferences: BTreeMap<u64, Inference>,
+    /// (deadline, id) of every live request: what end-block must look at, without a scan of
+    /// every request ever made. Derived from `inferences` (not committed to by the root) and
+    /// kept in step by every write and rollback.
+    pub(crate) inference_deadlines: std::collections::BTreeSet<(u64, u64)>,
     /// (tag || key) -> leaf digest of every entry; the root is built from these.
     pub(crate) leaves: BTreeMap<Vec<u8>, Digest>,
     /// Previous values since the last [State::journal_clear]; replayed backwards on rollback.
@@ -126,6 +130,22 @@ fn store<K: Ord + Clone + Encode, V: Encode>(
             leaves.remove(&lk);
             map.remove(&key)
         }
+    }
+}
+
+/// Moves request `id` in the live-deadline index from `old`'s entry (if it was live) to
+/// `deadline` (if it is live now).
+fn index_deadline(
+    index: &mut std::collections::BTreeSet<(u64, u64)>,
+    id: u64,
+    old: Option<&Inference>,
+    deadline: Option<u64>,
+) {
+    if let Some(old) = old.filter(|i| i.status.is_live()) {
+        index.remove(&(old.deadline, id));
+    }
+    if let Some(d) = deadline {
+        index.insert((d, id));
     }
 }
 
@@ -186,6 +206,7 @@ impl State {
             tasks: BTreeMap::new(),
             models: BTreeMap::new(),
             inferences: BTreeMap::new(),
+            inference_deadlines: std::collections::BTreeSet::new(),
             round_records: BTreeMap::new(),
             leaves: BTreeMap::new(),
             journal: Vec::new(),
@@ -291,6 +312,7 @@ impl State {
 
     pub(crate) fn put_inference(&mut self, inference: Inference) {
         let id = inference.id;
+        let deadline = inference.status.is_live().then_some(inference.deadline);
         let prev = store(
             &mut self.inferences,
             &mut self.leaves,
@@ -298,6 +320,7 @@ impl State {
             id,
             Some(inference),
         );
+        index_deadline(&mut self.inference_deadlines, id, prev.as_ref(), deadline);
         self.journal.push(Undo::Inference(id, prev));
     }
 
@@ -381,7 +404,17 @@ impl State {
                     let _ = store(&mut self.models, leaves, tag::MODEL, k, v);
                 }
                 Undo::Inference(k, v) => {
-                    let _ = store(&mut self.inferences, leaves, tag::INFERENCE, k, v);
+                    let deadline = v
+                        .as_ref()
+                        .filter(|i| i.status.is_live())
+                        .map(|i| i.deadline);
+                    let replaced = store(&mut self.inferences, leaves, tag::INFERENCE, k, v);
+                    index_deadline(
+                        &mut self.inference_deadlines,
+                        k,
+                        replaced.as_ref(),
+                        deadline,
+                    );
                 }
                 Undo::ActiveSet(set) => {
                     self.set_active_set(set);

@@ -247,9 +247,22 @@ fn play(
             )]),
             (_, None) => net.idle(1),
         }
-        // Snapshots carry a dispute mid-game.
+        // Snapshots carry a dispute mid-game; the live-deadline index matches the requests.
         let copy = State::decode_snapshot(&net.state.encode_snapshot()).expect("decodes");
         assert_eq!(copy.root(), net.state.root());
+        assert_eq!(
+            copy.live_inference_deadlines(),
+            net.state.live_inference_deadlines()
+        );
+        let mut live: Vec<(u64, u64)> = net
+            .state
+            .inferences(0, usize::MAX)
+            .iter()
+            .filter(|i| i.status.is_live())
+            .map(|i| (i.deadline, i.id))
+            .collect();
+        live.sort();
+        assert_eq!(net.state.live_inference_deadlines(), live);
     }
     panic!("the dispute did not end");
 }
@@ -370,6 +383,37 @@ fn silence_past_the_deadline_loses() {
         );
         assert!(end.reason.contains("clock"), "{}", end.reason);
     }
+}
+
+#[test]
+fn a_rejected_block_leaves_requests_and_their_deadlines_untouched() {
+    let mut net = net();
+    let id = requested(&mut net);
+    let (root, live) = (net.state.root(), net.state.live_inference_deadlines());
+    let honest = Player::new(graph(), truth());
+    // A valid result followed by an invalid transaction: the whole block is refused.
+    let txs = vec![
+        net.sign(PROVIDER, post(id, &honest, BOND)),
+        net.sign(
+            STRANGER,
+            Action::Transfer {
+                to: crate::pk(CLIENT),
+                amount: 1_000_000,
+            },
+        ),
+    ];
+    let h = net.height() + 1;
+    assert!(
+        net.state
+            .execute_block(h, &crate::pk(crate::VAL1), &txs, &[])
+            .is_err()
+    );
+    assert_eq!(net.state.root(), root);
+    assert_eq!(net.state.live_inference_deadlines(), live);
+    assert_eq!(
+        net.state.inference(id).unwrap().status,
+        InferenceStatus::Requested
+    );
 }
 
 #[test]
