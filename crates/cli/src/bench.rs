@@ -43,6 +43,10 @@ pub struct LedgerBenchArgs {
     pub p2p_base_port: u16,
     #[arg(long, default_value_t = 8700)]
     pub rpc_base_port: u16,
+    /// Catch-up mode: keep the last validator down during the load, then start it and time
+    /// how fast it backfills and re-executes every block it missed (blocks/s, MB/s, tx/s).
+    #[arg(long)]
+    pub catch_up: bool,
 }
 
 struct Nodes(Vec<Child>);
@@ -70,10 +74,10 @@ fn load_key(i: usize) -> PrivateKey {
     PrivateKey::from_seed(7_000_000 + i as u64)
 }
 
-fn spawn_nodes(dir: &Path, n: usize) -> anyhow::Result<Nodes> {
+fn spawn_nodes(dir: &Path, nodes: std::ops::Range<usize>) -> anyhow::Result<Nodes> {
     let exe = std::env::current_exe().context("cannot find the cairn executable")?;
     let mut children = Vec::new();
-    for i in 0..n {
+    for i in nodes {
         let log = std::fs::File::create(dir.join(format!("node-{i}.log")))?;
         let child = Command::new(&exe)
             .arg("node")
@@ -116,9 +120,13 @@ pub fn ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
     let senders: Vec<PrivateKey> = (0..args.accounts).map(load_key).collect();
     let extra: Vec<_> = senders.iter().map(|k| k.public_key()).collect();
     node_cmd::testnet_init(&dir, args.validators, args.p2p_base_port, args.rpc_base_port, "bench", &extra)?;
-    let nodes = spawn_nodes(&dir, args.validators)?;
+    if args.catch_up && args.validators < 4 {
+        bail!("--catch-up needs at least 4 validators, so the others keep a quorum while one is down");
+    }
+    let live = if args.catch_up { args.validators - 1 } else { args.validators };
+    let mut nodes = spawn_nodes(&dir, 0..live)?;
     let urls: Vec<String> =
-        (0..args.validators).map(|i| format!("http://127.0.0.1:{}", args.rpc_base_port + i as u16)).collect();
+        (0..live).map(|i| format!("http://127.0.0.1:{}", args.rpc_base_port + i as u16)).collect();
     let clients: Vec<RpcClient> = urls.iter().map(RpcClient::new).collect();
     wait_ready(&clients, 2)?;
     let chain_id = clients[0].status()?.chain_id;
@@ -223,6 +231,7 @@ pub fn ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
     let measure_from = begin + warmup;
     let measure_to = measure_from + Duration::from_secs(args.duration_secs);
     let mut latencies_ms = Vec::new();
+    let mut finalized_total = 0u64;
     let mut finalized_in_window = 0u64;
     let mut blocks_in_window = 0u64;
     let mut height = clients[0].status()?.height;
@@ -237,6 +246,7 @@ pub fn ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
             if in_window {
                 blocks_in_window += 1;
             }
+            finalized_total += block.txs.len() as u64;
             let mut map = submitted.lock().unwrap();
             for tx in &block.txs {
                 if let Some(at) = map.remove(&tx.hash)
@@ -252,6 +262,11 @@ pub fn ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
     for w in workers {
         let _ = w.join();
     }
+    let catch_up = if args.catch_up {
+        Some(catch_up(&args, &dir, &clients[0], &mut nodes, finalized_total)?)
+    } else {
+        None
+    };
     drop(nodes);
     latencies_ms.sort_by(f64::total_cmp);
     let window = args.duration_secs as f64;
@@ -265,8 +280,60 @@ pub fn ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
         "blocks_per_s": blocks_in_window as f64 / window,
         "finality_ms_p50": percentile(&latencies_ms, 0.50),
         "finality_ms_p99": percentile(&latencies_ms, 0.99),
+        "catch_up": catch_up,
     });
     println!("{}", serde_json::to_string_pretty(&report)?);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
+
+/// Starts the validator kept down, and times its catch-up to the live nodes' tip. Bytes are
+/// the transactions' encoded size (every load tx is a transfer of one size) plus the block
+/// headers, so they are what was sent, not counting p2p framing.
+fn catch_up(
+    args: &LedgerBenchArgs,
+    dir: &Path,
+    live: &RpcClient,
+    nodes: &mut Nodes,
+    txs: u64,
+) -> anyhow::Result<Value> {
+    use commonware_codec::EncodeSize;
+    let target = live.status()?.height;
+    let sample = Transaction {
+        chain_id: live.status()?.chain_id,
+        signer: load_key(0).public_key(),
+        nonce: 0,
+        fee: 1,
+        action: Action::Transfer { to: load_key(1).public_key(), amount: 1 },
+    }
+    .sign(&load_key(0));
+    let bytes = txs * sample.encode_size() as u64 + target * BLOCK_HEADER_BYTES;
+    let late = args.validators - 1;
+    let client = RpcClient::new(format!("http://127.0.0.1:{}", args.rpc_base_port + late as u16));
+    eprintln!("catch-up: starting validator {late}, {target} blocks / {txs} txs behind");
+    let started = Instant::now();
+    nodes.0.extend(spawn_nodes(dir, late..late + 1)?.0.drain(..));
+    let deadline = started + Duration::from_secs(600);
+    loop {
+        if client.status().map(|s| s.height >= target).unwrap_or(false) {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("validator {late} did not catch up to height {target} within 600 s (see node-{late}.log)");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    Ok(json!({
+        "blocks": target,
+        "txs": txs,
+        "bytes": bytes,
+        "seconds": secs,
+        "blocks_per_s": target as f64 / secs,
+        "mb_per_s": bytes as f64 / 1e6 / secs,
+        "tx_per_s": txs as f64 / secs,
+    }))
+}
+
+/// Encoded block header bytes (context, parent, height, timestamp, roots, digest), rounded up.
+const BLOCK_HEADER_BYTES: u64 = 256;
