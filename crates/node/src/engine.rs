@@ -326,6 +326,21 @@ where
     // Blob replication.
     let (blob_actor, blobs) = blobs::Actor::new(context.child("blobs"), config.blob_store.clone(), channels.blobs);
     context.child("blobs").spawn(move |_| blob_actor.run());
+    // Blob backfill: fetch whatever the finalized ledger references and this node lacks.
+    let (sync_chain, sync_blobs) = (chain.clone(), blobs.clone());
+    context.child("blob_sync").spawn(move |ctx| async move {
+        loop {
+            ctx.sleep(blobs::sync::BLOB_SYNC_INTERVAL).await;
+            let referenced = sync_chain.lock().expect("chain lock").finalized().referenced_blobs();
+            match blobs::sync::fetch_referenced(&sync_blobs, &referenced).await {
+                Ok(r) if r.fetched > 0 || r.unavailable > 0 => {
+                    info!(held = r.held, fetched = r.fetched, unavailable = r.unavailable, "blob sync")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(%e, "blob sync stopped by a storage fault"),
+            }
+        }
+    });
 
     NodeHandle { chain, marshal: marshal_mailbox, public_key: me, genesis_hash, blobs }
 }

@@ -25,6 +25,7 @@
 mod actor;
 mod ingress;
 pub mod prune;
+pub mod sync;
 mod wire;
 
 pub use actor::Actor;

@@ -187,3 +187,78 @@ fn bytes_that_do_not_hash_to_the_wanted_id_are_rejected() {
         }
     });
 }
+
+#[test]
+fn a_late_joiner_backfills_the_blobs_the_ledger_references() {
+    use cairn_node::blobs::sync::BLOB_SYNC_INTERVAL;
+    runner(34).start(|context| async move {
+        // Three of four validators run (a quorum); the fourth is down.
+        let net = Net::start(&context, 4, 4, lan(), 3).await;
+        let nodes = &net.nodes;
+        let bytes = blob(60_000, 4);
+        let id = nodes[0].blobs.put(bytes.clone()).await.expect("put");
+        let graph: [u8; 32] = id.into();
+        // The ledger references it: a model registered with this graph.
+        let owner = account_key(0);
+        let tx = cairn_types::Transaction {
+            chain_id: CHAIN_ID.into(),
+            signer: owner.public_key(),
+            nonce: 0,
+            fee: 1,
+            action: cairn_types::Action::RegisterModel {
+                model: cairn_types::ModelRegistration {
+                    graph,
+                    model_root: [9; 32],
+                    node_count: 3,
+                    input_shape: vec![4],
+                    output_shape: vec![2],
+                    name: "late-joiner-test".into(),
+                    licence: "MIT".into(),
+                    price: 0,
+                    lineage: None,
+                },
+            },
+        }
+        .sign(&owner);
+        nodes[0].chain.lock().unwrap().submit(tx).expect("admitted");
+        let start = context.current();
+        while nodes[0]
+            .chain
+            .lock()
+            .unwrap()
+            .finalized()
+            .model(&graph)
+            .is_none()
+        {
+            assert!(context.current().duration_since(start).unwrap() < Duration::from_secs(30));
+            context.sleep(Duration::from_millis(50)).await;
+        }
+
+        // The fourth validator starts from nothing: it backfills the blocks, then the blob.
+        let (_task, late) = start_validator(
+            &context,
+            &net.oracle,
+            net.keys[3].clone(),
+            net.genesis.clone(),
+            0,
+        )
+        .await;
+        assert!(!late.blobs.has(id));
+        let start = context.current();
+        let bound = BLOB_SYNC_INTERVAL * 2 + BLOB_FETCH_TIMEOUT * 2;
+        while !late.blobs.has(id) {
+            let waited = context.current().duration_since(start).unwrap();
+            assert!(waited < bound, "blob not backfilled after {waited:?}");
+            context.sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            late.chain
+                .lock()
+                .unwrap()
+                .finalized()
+                .model(&graph)
+                .is_some()
+        );
+        assert_eq!(late.blobs.store().get(id).expect("read"), Some(bytes));
+    });
+}
