@@ -312,7 +312,7 @@ fn catch_up(
     let client = RpcClient::new(format!("http://127.0.0.1:{}", args.rpc_base_port + late as u16));
     eprintln!("catch-up: starting validator {late}, {target} blocks / {txs} txs behind");
     let started = Instant::now();
-    nodes.0.extend(spawn_nodes(dir, late..late + 1)?.0.drain(..));
+    nodes.0.append(&mut spawn_nodes(dir, late..late + 1)?.0);
     let deadline = started + Duration::from_secs(600);
     loop {
         if client.status().map(|s| s.height >= target).unwrap_or(false) {
