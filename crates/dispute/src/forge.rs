@@ -43,34 +43,7 @@ pub fn recompute(graph: &Graph, outputs: &[Vec<i8>], i: usize) -> Option<Vec<i8>
         .collect()
 }
 
-/// SplitMix64: a tiny deterministic generator (the changed values here; random weights and
-/// inputs in the benchmark).
-pub struct SplitMix(pub u64);
-
-impl SplitMix {
-    /// The next 64 pseudo-random bits.
-    #[allow(
-        clippy::should_implement_trait,
-        reason = "a generator that never ends, not an iterator"
-    )]
-    pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A value in `0..n` (0 when `n` is 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    /// `n` pseudo-random int8 values.
-    pub fn bytes(&mut self, n: usize) -> Vec<i8> {
-        (0..n).map(|_| self.next() as i8).collect()
-    }
-}
+pub use cairn_infer::rng::SplitMix;
 
 /// `v` with pseudo-random elements changed (always at least one).
 pub fn garbage(v: &[i8], seed: u64) -> Vec<i8> {

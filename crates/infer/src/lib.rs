@@ -24,7 +24,10 @@ pub mod merkle;
 #[cfg(feature = "ptq")]
 pub mod quantize;
 pub mod requant;
+pub mod rng;
 pub mod step;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use commit::{ExecCommitment, ModelCommitment, ProofError};
 pub use encode::{DecodeError, decode};

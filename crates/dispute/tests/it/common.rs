@@ -1,130 +1,14 @@
-//! Graph builders (as cairn-infer's tests build them), forged traces and a game driver.
+//! Random graphs (cairn-infer's testkit), forged traces and a game driver.
 
 use cairn_dispute::{Clock, Dispute, Move, Outcome, Params, Player};
-use cairn_infer::graph::SOFTMAX_TABLE_LEN;
-use cairn_infer::{
-    Channels, ConvGeom, Graph, ModelCommitment, Multiplier, Node, Op, PoolGeom, Trace, run,
-};
+use cairn_infer::{Graph, ModelCommitment, Node, Op, Trace, run};
 
 pub fn node(op: Op, inputs: &[u32], shape: &[u32], zero_point: i8) -> Node {
     Node::new(op, inputs, shape, zero_point)
 }
 
-pub use cairn_dispute::forge::SplitMix as Rng;
-
-/// What the graph builders draw beyond [`Rng`]'s own methods.
-pub trait RngExt {
-    fn i8(&mut self) -> i8;
-    fn multiplier(&mut self) -> Multiplier;
-}
-
-impl RngExt for Rng {
-    fn i8(&mut self) -> i8 {
-        self.next() as i8
-    }
-    fn multiplier(&mut self) -> Multiplier {
-        Multiplier {
-            m: (1 << 30) + self.below(1 << 30) as i32,
-            shift: 36 + self.below(10) as u8,
-        }
-    }
-}
-
-fn channels(rng: &mut Rng, out: usize, depth: usize) -> Channels {
-    Channels {
-        weights: rng.bytes(out * depth),
-        bias: (0..out)
-            .map(|_| rng.below(20_001) as i32 - 10_000)
-            .collect(),
-        multipliers: (0..out).map(|_| rng.multiplier()).collect(),
-    }
-}
-
-/// A random small valid graph (convs, relu, pools, skip adds, flatten, dense, softmax,
-/// argmax): multi-row tensors, two-input nodes and skip connections.
-pub fn random_graph(seed: u64) -> Graph {
-    let mut rng = Rng(seed);
-    let (h, w, c) = (
-        3 + rng.below(4) as u32,
-        3 + rng.below(4) as u32,
-        1 + rng.below(3) as u32,
-    );
-    let mut nodes = vec![node(Op::Input, &[], &[h, w, c], rng.i8())];
-    let mut shape = vec![h, w, c];
-    let last = |nodes: &Vec<Node>| (nodes.len() - 1) as u32;
-    for _ in 0..1 + rng.below(4) {
-        let prev = last(&nodes);
-        let zp_in = nodes[prev as usize].output.zero_point;
-        match rng.below(5) {
-            0 => {
-                let k = if shape[0] >= 3 && shape[1] >= 3 {
-                    1 + 2 * rng.below(2) as u32
-                } else {
-                    1
-                };
-                let oc = 1 + rng.below(3) as u32;
-                let g = ConvGeom {
-                    in_channels: shape[2],
-                    out_channels: oc,
-                    kernel_h: k,
-                    kernel_w: k,
-                    stride: 1,
-                    pad: k / 2,
-                };
-                shape = vec![shape[0], shape[1], oc];
-                let mut n = node(Op::Conv2d(g), &[prev], &shape, rng.i8());
-                n.channels = Some(channels(&mut rng, oc as usize, g.depth()));
-                nodes.push(n);
-            }
-            1 => nodes.push(node(Op::Relu, &[prev], &shape, zp_in)),
-            2 if shape[0] >= 2 && shape[1] >= 2 => {
-                let p = PoolGeom {
-                    kernel: 2,
-                    stride: 1,
-                };
-                shape = vec![shape[0] - 1, shape[1] - 1, shape[2]];
-                nodes.push(node(Op::MaxPool(p), &[prev], &shape, zp_in));
-            }
-            _ => {
-                // A skip connection: prev + relu(prev).
-                nodes.push(node(Op::Relu, &[prev], &shape, zp_in));
-                let r = last(&nodes);
-                let op = Op::Add {
-                    ma: rng.below(1 << 30) as i32,
-                    mb: rng.below(1 << 30) as i32,
-                    shift: 31,
-                };
-                nodes.push(node(op, &[prev, r], &shape, rng.i8()));
-            }
-        }
-    }
-    let prev = last(&nodes);
-    let zp = nodes[prev as usize].output.zero_point;
-    let flat: u32 = shape.iter().product();
-    nodes.push(node(Op::Flatten, &[prev], &[flat], zp));
-    let classes = 2 + rng.below(5) as u32;
-    let mut dense = node(
-        Op::Dense {
-            in_features: flat,
-            out_features: classes,
-        },
-        &[last(&nodes)],
-        &[classes],
-        rng.i8(),
-    );
-    dense.channels = Some(channels(&mut rng, classes as usize, flat as usize));
-    nodes.push(dense);
-    let logits = last(&nodes);
-    let mut table = vec![0u32; SOFTMAX_TABLE_LEN];
-    let mut e = 1u64 << 16;
-    for t in table.iter_mut() {
-        *t = e as u32;
-        e = e * 15 / 16;
-    }
-    nodes.push(node(Op::Softmax { table }, &[logits], &[classes], -128));
-    nodes.push(node(Op::Argmax, &[logits], &[1], 0));
-    Graph::new(nodes).expect("random graph is valid")
-}
+pub use cairn_infer::rng::SplitMix as Rng;
+pub use cairn_infer::testkit::random_graph;
 
 pub use cairn_dispute::forge::{Lie, force_output_lie};
 
