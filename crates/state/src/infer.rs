@@ -553,9 +553,12 @@ impl State {
 
     /// Tokens held by live inference requests (escrowed payments and bonds).
     pub fn inference_funds(&self) -> Option<Amount> {
-        self.inferences
-            .values()
-            .try_fold(0u64, |acc, i| acc.checked_add(i.held()?))
+        // Only live requests hold anything: walk the live index, not every request.
+        self.inference_deadlines
+            .iter()
+            .try_fold(0u64, |acc, (_, id)| {
+                acc.checked_add(self.inferences.get(id)?.held()?)
+            })
     }
 
     fn known_model(&self, id: &BlobHash) -> Result<&Model, TxError> {

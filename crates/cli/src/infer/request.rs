@@ -201,9 +201,13 @@ fn verdict(model: &LoadedModel, v: &InferenceView, input: &[u8]) -> anyhow::Resu
                 &input.iter().map(|&b| b as i8).collect::<Vec<_>>(),
             )?;
             let agrees = local.output() == r.output.as_slice();
+            // A one-element output is an argmax: name it as the class it is.
+            let answer = match r.output.as_slice() {
+                [class] => format!("class {}", *class as u8),
+                output => format!("{output:?}"),
+            };
             println!(
-                "answer: {:?} — it stood through the challenge window against a bond of {}; owner paid {}, provider paid {}",
-                r.output,
+                "answer: {answer} — it stood through the challenge window against a bond of {}; owner paid {}, provider paid {}",
                 r.bond,
                 v.price,
                 v.payment - v.price
