@@ -170,8 +170,8 @@ impl State {
         Ok(())
     }
 
-    /// Releases unbondings that mature at or before `height`, fixes the active set at an
-    /// epoch boundary, and records the new height.
+    /// Releases unbondings that mature at or before `height`, fixes the next epoch's active set
+    /// when `height` ends an epoch, and records the new height.
     fn end_block(&mut self, height: u64) -> Result<(), BlockError> {
         let matured: Vec<_> = self
             .unbondings
@@ -189,14 +189,29 @@ impl State {
             .map_err(BlockError::Inference)?;
         let mut meta = self.meta.clone();
         meta.height = height;
-        // epoch_length_blocks >= 1: checked by genesis validation and snapshot decoding.
-        let epoch_length = self.params.epoch_length_blocks.max(1);
-        if height.is_multiple_of(epoch_length) {
+        // The last block of epoch e (height (e+1)·L − 1, commonware's `FixedEpocher`) fixes
+        // the set that runs consensus for epoch e+1: the node hands it to that epoch's engine
+        // as soon as this block is finalized.
+        if let Some(next) = next_epoch_after(height, self.params.epoch_length_blocks) {
             let set = self.compute_validator_set();
             self.set_active_set(set);
-            meta.epoch = height / epoch_length;
+            meta.epoch = next;
         }
         self.set_meta(meta);
         Ok(())
     }
+}
+
+/// The epoch that starts after block `height` when `height` is the last block of its epoch
+/// (epochs of `epoch_length` blocks from height 0, as commonware's `FixedEpocher` counts them).
+pub fn next_epoch_after(height: u64, epoch_length: u64) -> Option<u64> {
+    // epoch_length >= 2: checked by genesis validation and snapshot decoding.
+    let next = height.checked_add(1)?;
+    next.is_multiple_of(epoch_length.max(1)).then(|| next / epoch_length.max(1))
+}
+
+/// The epoch whose validator set the state holds after block `height`: the epoch of the next
+/// block.
+pub fn epoch_after(height: u64, epoch_length: u64) -> u64 {
+    height.saturating_add(1) / epoch_length.max(1)
 }

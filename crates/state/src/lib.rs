@@ -35,6 +35,7 @@
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 
 mod block;
+pub use block::{epoch_after, next_epoch_after};
 mod entry;
 mod error;
 mod infer;

@@ -169,13 +169,14 @@ fn check_params(meta: &Meta, params: &cairn_types::Params) -> Result<(), Snapsho
     {
         return Err(inconsistent(format!("chain id {id:?} is invalid")));
     }
-    if params.epoch_length_blocks == 0
+    if params.epoch_length_blocks < 2
         || params.validators_max == 0
+        || params.validators_max > limits::VALIDATORS_ACTIVE_MAX
         || params.slash_fraction_bps > 10_000
     {
         return Err(inconsistent("parameters are out of range"));
     }
-    if meta.epoch != meta.height / params.epoch_length_blocks {
+    if meta.epoch != crate::block::epoch_after(meta.height, params.epoch_length_blocks) {
         return Err(inconsistent(format!(
             "epoch {} does not match height {}",
             meta.epoch, meta.height

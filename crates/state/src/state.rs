@@ -443,7 +443,8 @@ impl State {
         self.meta.height
     }
 
-    /// Epoch of the last epoch boundary (`height / epoch_length_blocks` there).
+    /// The epoch whose validator set [State::active_validator_set] holds: the epoch of the next
+    /// block, `(height + 1) / epoch_length_blocks`. The last block of an epoch fixes the next.
     pub fn epoch(&self) -> u64 {
         self.meta.epoch
     }
@@ -533,6 +534,32 @@ impl State {
         eligible.truncate(self.params.validators_max as usize);
         eligible.sort_by(|a, b| a.0.cmp(&b.0));
         eligible
+    }
+
+    /// Consensus keys a node's p2p layer admits: the active set, then the eligible candidates
+    /// (unjailed, self-bonded at least `validator_bond_min`) that rank next by bond, at most
+    /// `validators_max` of them. A validator created by transaction can so connect and catch up
+    /// before the epoch it joins. Sorted; at most `2 * validators_max` keys.
+    pub fn peer_keys(&self) -> Vec<PublicKey> {
+        let active: std::collections::BTreeSet<&PublicKey> =
+            self.active_set.iter().map(|(k, _)| k).collect();
+        let mut keys: Vec<PublicKey> = active.iter().map(|k| (*k).clone()).collect();
+        let mut candidates: Vec<(PublicKey, Amount)> = self
+            .validators
+            .values()
+            .filter(|v| !v.jailed && v.self_bond >= self.params.validator_bond_min)
+            .filter(|v| !active.contains(&v.consensus_key))
+            .map(|v| (v.consensus_key.clone(), v.total_bond()))
+            .collect();
+        candidates.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        keys.extend(
+            candidates
+                .into_iter()
+                .take(self.params.validators_max as usize)
+                .map(|(k, _)| k),
+        );
+        keys.sort();
+        keys
     }
 
     /// The set fixed at the last epoch boundary (the genesis set before the first).

@@ -236,8 +236,14 @@ impl Genesis {
                 reason,
             })
         };
-        if p.epoch_length_blocks == 0 {
-            return param("epoch_length_blocks", 0, "must be at least 1");
+        if p.epoch_length_blocks < 2 {
+            // The last block of an epoch is re-proposed until the next epoch's engine takes
+            // over, so an epoch needs a block after the one it starts from.
+            return param(
+                "epoch_length_blocks",
+                p.epoch_length_blocks,
+                "must be at least 2",
+            );
         }
         if p.slash_fraction_bps > 10_000 {
             return param(
@@ -246,8 +252,12 @@ impl Genesis {
                 "must be at most 10000",
             );
         }
-        if p.validators_max == 0 {
-            return param("validators_max", 0, "must be at least 1");
+        if p.validators_max == 0 || p.validators_max > crate::limits::VALIDATORS_ACTIVE_MAX {
+            return param(
+                "validators_max",
+                p.validators_max as u64,
+                "must be 1..=1000",
+            );
         }
         Ok(())
     }

@@ -15,3 +15,6 @@ pub const CHAIN_ID_MAX_BYTES: usize = 64;
 pub const MEMO_MAX_BYTES: usize = 128;
 /// Largest encoded block, header and evidence included; a proposer stops adding txs before it.
 pub const BLOCK_SIZE_MAX_BYTES: usize = 4 * 1024 * 1024;
+/// Largest `validators_max` a genesis may set: bounds consensus certificates and the p2p peer
+/// sets a node admits (see `State::peer_keys`, at most twice this many keys).
+pub const VALIDATORS_ACTIVE_MAX: u32 = 1_000;

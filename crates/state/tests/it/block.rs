@@ -220,18 +220,22 @@ fn epoch_boundary_swaps_active_set() {
     assert_eq!(keys(s.active_validator_set()), genesis_set);
     assert_eq!(s.epoch(), 0);
 
-    // VAL3 overtakes VAL1 at height 1; the active set only follows at height 5.
+    // VAL3 overtakes VAL1 at height 1; the active set only follows when height 4, the last
+    // block of epoch 0 (heights 0..=4), fixes epoch 1's set.
     block(&mut s, &[bond(ALICE, 0, VAL3, 50_000)]);
     let next = sorted(vec![pk(VAL2), pk(VAL3)]);
     assert_eq!(keys(s.compute_validator_set()), next);
-    for _ in 2..5 {
+    for _ in 2..4 {
         block(&mut s, &[]);
         assert_eq!(keys(s.active_validator_set()), genesis_set);
         assert_eq!(s.epoch(), 0);
     }
     block(&mut s, &[]);
-    assert_eq!(s.height(), 5);
+    assert_eq!(s.height(), 4);
     assert_eq!(s.epoch(), 1);
+    assert_eq!(cairn_state::next_epoch_after(4, 5), Some(1));
+    assert_eq!(cairn_state::next_epoch_after(5, 5), None);
+    assert_eq!(cairn_state::epoch_after(9, 5), 2);
     assert_eq!(keys(s.active_validator_set()), next);
     let val3 = s
         .active_validator_set()
@@ -297,7 +301,8 @@ fn a_validator_created_by_transaction_joins_at_the_next_boundary_and_leaves_by_u
         TxError::ValidatorExists { .. }
     ));
 
-    // Created at height 1 with a bond that outranks VAL1: active from the boundary at 5.
+    // Created at height 1 with a bond that outranks VAL1: in the set that height 4, the last
+    // block of epoch 0, fixes for epoch 1.
     net.block(vec![(BOB, create(15_000, pop))]);
     let v = net
         .state
@@ -308,8 +313,7 @@ fn a_validator_created_by_transaction_joins_at_the_next_boundary_and_leaves_by_u
     assert_eq!((v.operator.clone(), v.self_bond), (pk(BOB), 15_000));
     assert!(!keys(&net.state).contains(&pk(NEW)));
     net.idle(4 - net.height() % 5);
-    net.idle(1);
-    assert_eq!(net.height() % 5, 0);
+    assert_eq!(net.height() % 5, 4, "the last block of an epoch");
     assert!(
         keys(&net.state).contains(&pk(NEW)),
         "joined at the boundary"
@@ -324,7 +328,7 @@ fn a_validator_created_by_transaction_joins_at_the_next_boundary_and_leaves_by_u
             amount: 14_500,
         },
     )]);
-    net.idle(5 - net.height() % 5);
+    net.idle(4 - net.height() % 5);
     assert!(!keys(&net.state).contains(&pk(NEW)), "left after unbonding");
     assert!(keys(&net.state).contains(&pk(VAL1)));
     let copy = cairn_state::State::decode_snapshot(&net.state.encode_snapshot()).unwrap();
