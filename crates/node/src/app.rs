@@ -2,10 +2,10 @@
 //! verifies peers' blocks by re-executing them. Both paths recover the parent's post-state from
 //! the speculative cache, or by re-executing the missing ancestors above the finalized tip.
 
-use crate::{Scheme, chain::{Chain, Executed}, evidence};
+use crate::{Scheme, chain::{Chain, Executed}, epochs::EpochSchemes, evidence};
 use cairn_state::State;
 use cairn_types::{Block, BlockContext, Evidence, SignedTx, limits};
-use commonware_consensus::{Application, marshal::ancestry::Ancestry};
+use commonware_consensus::{Application, Epochable, marshal::ancestry::Ancestry};
 use commonware_cryptography::Digested;
 use commonware_runtime::Clock;
 use futures::StreamExt;
@@ -31,8 +31,8 @@ fn millis(runtime: &impl Clock) -> u64 {
 #[derive(Clone)]
 pub struct App {
     pub chain: Arc<Mutex<Chain>>,
-    /// Verifies evidence signatures against the validator set.
-    pub verifier: Scheme,
+    /// Each epoch's validator set: evidence is verified against its own epoch's.
+    pub schemes: EpochSchemes,
 }
 
 /// Re-executes `block` on `parent_state`, returning its post-state when the block is valid.
@@ -117,10 +117,11 @@ impl App {
         height: u64,
     ) -> (Executed, Vec<SignedTx>, Vec<Evidence>) {
         let (candidates, mut evidence) = {
-            let chain = self.chain.lock().expect("chain lock");
+            let mut chain = self.chain.lock().expect("chain lock");
             (
                 chain.mempool.candidates(PROPOSAL_TXS_MAX, limits::BLOCK_SIZE_MAX_BYTES / 2),
-                chain.pending_evidence(),
+                // A block carries evidence of its own epoch only (see `verify`).
+                chain.pending_evidence(context.epoch().get()),
             )
         };
         // One item per offender, and none against a validator already jailed for a fault:
@@ -222,7 +223,7 @@ where
             return false;
         }
         for item in &block.evidence {
-            if let Err(err) = evidence::verify(&self.verifier, item, &mut runtime) {
+            if let Err(err) = evidence::verify_in_epoch(&self.schemes, item, context.epoch().get(), &mut runtime) {
                 warn!(%err, "block carries invalid evidence");
                 return false;
             }

@@ -186,7 +186,10 @@ impl Chain {
         !self.evidence_pool.is_empty()
     }
 
-    pub fn pending_evidence(&self) -> Vec<Evidence> {
-        self.evidence_pool.values().cloned().collect()
+    /// Evidence from `epoch` waiting for a block; evidence from earlier epochs is dropped (a
+    /// block carries only its own epoch's, which every node can verify).
+    pub fn pending_evidence(&mut self, epoch: u64) -> Vec<Evidence> {
+        self.evidence_pool.retain(|(_, e, _), _| *e >= epoch);
+        self.evidence_pool.values().filter(|e| e.epoch == epoch).cloned().collect()
     }
 }

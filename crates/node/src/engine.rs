@@ -8,6 +8,7 @@ use crate::{
     app::App,
     blobs::{self, BlobService},
     chain::Chain,
+    epochs::{EpochSchemes, Orchestrator, SimplexSettings},
     evidence::EvidenceReporter,
     finalizer, gossip,
 };
@@ -18,11 +19,10 @@ use commonware_broadcast::buffered;
 use commonware_consensus::{
     marshal::{self, core::Mailbox as MarshalMailbox, standard::{Inline, Standard}},
     Reporters,
-    simplex::{self, elector::RoundRobin},
-    types::{Epoch, FixedEpocher, Height, ViewDelta},
+    types::{FixedEpocher, Height, ViewDelta},
 };
-use commonware_cryptography::{Sha256, Signer, certificate::{ConstantProvider, Verifier as _}};
-use commonware_p2p::{Blocker, Provider, Receiver, Sender};
+use commonware_cryptography::{Signer, certificate::Verifier as _};
+use commonware_p2p::{Blocker, Manager, Receiver, Sender};
 use commonware_parallel::Sequential;
 use commonware_runtime::{Clock, Metrics, Spawner, Storage, buffer::paged::CacheRef};
 use commonware_storage::archive::immutable;
@@ -63,10 +63,16 @@ pub const P2P_MESSAGE_SIZE_MAX_BYTES: u32 = {
     (if block > blob { block } else { blob } + 64 * 1024) as u32
 };
 
-/// One epoch for the whole chain in this release: the validator set is fixed at genesis. The
-/// seam is here: a later release gives each epoch its own scheme from staking state (see
-/// `State::compute_validator_set`) and starts a simplex engine per epoch.
-pub const BLOCKS_PER_EPOCH: NonZeroU64 = NZU64!(u64::MAX);
+/// Blocks per epoch: the genesis parameter `epoch_length_blocks` (validated to be at least 2).
+pub fn blocks_per_epoch(genesis: &Genesis) -> NonZeroU64 {
+    NonZeroU64::new(genesis.params.epoch_length_blocks.max(2)).expect("at least 2")
+}
+
+/// Largest p2p peer set a node admits under `genesis`: `State::peer_keys` (at most twice the
+/// active set's bound) plus the node itself.
+pub fn peer_set_max(genesis: &Genesis) -> std::num::NonZeroUsize {
+    std::num::NonZeroUsize::new(2 * genesis.params.validators_max as usize + 1).expect("non-zero")
+}
 
 /// How many finalized blocks' receipts a restarted node re-indexes from its archive.
 pub const RECEIPT_REINDEX_BLOCKS_MAX: u64 = 100_000;
@@ -163,19 +169,19 @@ pub async fn start<E, P, B, S, R>(
 ) -> NodeHandle
 where
     E: Spawner + Metrics + Clock + Storage + rand_core::CryptoRng,
-    P: Provider<PublicKey = PublicKey>,
+    P: Manager<PublicKey = PublicKey>,
     B: Blocker<PublicKey = PublicKey>,
     S: Sender<PublicKey = PublicKey>,
     R: Receiver<PublicKey = PublicKey>,
 {
     let me = config.signer.public_key();
     let prefix = config.partition_prefix.clone();
-    let (genesis_state, participants, genesis_block) =
+    let (genesis_state, _, genesis_block) =
         genesis_parts(&config.genesis).expect("genesis was validated before start");
     let genesis_hash = genesis_block.hash();
-    let scheme = Scheme::signer(CONSENSUS_NAMESPACE, participants.clone(), config.signer.clone())
-        .unwrap_or_else(|| Scheme::verifier(CONSENSUS_NAMESPACE, participants.clone()));
-    let verifier = Scheme::verifier(CONSENSUS_NAMESPACE, participants.clone());
+    let blocks_per_epoch = blocks_per_epoch(&config.genesis);
+    // Each epoch's scheme, registered by the orchestrator when the epoch starts.
+    let schemes = EpochSchemes::new(config.signer.clone());
 
     // Canonical state: the persisted snapshot, else genesis.
     let (store, persisted) =
@@ -207,8 +213,8 @@ where
     .await
     .expect("blocks archive must open: storage fault");
     let marshal_config = marshal::Config {
-        provider: ConstantProvider::<Scheme, Epoch>::new(verifier.clone()),
-        epocher: FixedEpocher::new(BLOCKS_PER_EPOCH),
+        provider: schemes.clone(),
+        epocher: FixedEpocher::new(blocks_per_epoch),
         start: marshal::Start::Genesis(commonware_cryptography::Digested::precomputed(genesis_block.clone(), genesis_hash)),
         partition_prefix: format!("{prefix}-marshal"),
         mailbox_size: NZUsize!(4_096),
@@ -255,7 +261,8 @@ where
         channels.backfill,
     );
 
-    let (finalizer, finalizer_actor) = finalizer::new(&context, chain.clone(), store);
+    let (notices, notice_receiver) = futures::channel::mpsc::unbounded();
+    let (finalizer, finalizer_actor) = finalizer::new(&context, chain.clone(), store, notices);
     context.child("finalizer").spawn(move |_| finalizer_actor.run());
     marshal_actor.start(finalizer, buffer, resolver);
 
@@ -272,45 +279,39 @@ where
         }
     });
 
-    // Consensus.
-    let app = App { chain: chain.clone(), verifier: verifier.clone() };
+    // Consensus: one simplex engine per epoch, each with the set the state fixed for it.
+    let app = App { chain: chain.clone(), schemes: schemes.clone() };
     let inline = Inline::new(
         context.child("application"),
         app,
         marshal_mailbox.clone(),
-        FixedEpocher::new(BLOCKS_PER_EPOCH),
+        FixedEpocher::new(blocks_per_epoch),
     );
-    let evidence = EvidenceReporter { chain: chain.clone(), scheme: verifier };
-    let reporter = Reporters::from((inline.clone(), evidence));
-    let engine = simplex::Engine::new(
-        context.child("consensus"),
-        simplex::Config {
-            scheme,
-            elector: RoundRobin::<Sha256>::default(),
-            blocker,
-            automaton: inline.clone(),
-            relay: inline,
-            reporter,
-            strategy: Sequential,
-            partition: format!("{prefix}-consensus"),
-            mailbox_size: NZUsize!(4_096),
-            epoch: Epoch::zero(),
-            floor: simplex::Floor::Genesis(genesis_hash),
-            replay_buffer: NZUsize!(1024 * 1024),
-            write_buffer: NZUsize!(1024 * 1024),
-            page_cache,
+    let evidence = EvidenceReporter { chain: chain.clone(), schemes: schemes.clone() };
+    let orchestrator = Orchestrator {
+        chain: chain.clone(),
+        schemes,
+        marshal: marshal_mailbox.clone(),
+        blocker,
+        manager: peers,
+        automaton: inline.clone(),
+        reporter: Reporters::from((inline, evidence)),
+        notices: notice_receiver,
+        blocks_per_epoch,
+        genesis_hash,
+        settings: SimplexSettings {
+            partition_prefix: prefix.clone(),
             leader_timeout: config.leader_timeout,
             certification_timeout: config.certification_timeout,
             timeout_retry: config.timeout_retry,
-            view_retention: ViewDelta::new(64),
-            skip: simplex::SkipPolicy::Disabled,
-            fetch_timeout: NZDuration!(Duration::from_secs(1)),
-            fetch_retry_delay: Duration::from_millis(100),
-            forward: simplex::ForwardPolicy::SilentLeader,
-            track_historical_votes: false,
+            page_cache,
         },
-    );
-    engine.start(channels.votes, channels.certificates, channels.consensus_resolver);
+    };
+    let (votes, certificates, consensus_resolver) =
+        (channels.votes, channels.certificates, channels.consensus_resolver);
+    context
+        .child("epochs")
+        .spawn(move |ctx| orchestrator.run(ctx, votes, certificates, consensus_resolver));
 
     // Transaction gossip.
     let (tx_sender, tx_receiver) = channels.txs;

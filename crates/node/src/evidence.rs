@@ -1,7 +1,7 @@
 //! Equivocation evidence: turns the consensus reporter's signed conflicts into [Evidence] for
 //! the chain, and verifies evidence carried by a block before a node votes for it.
 
-use crate::{Scheme, chain::Chain};
+use crate::{Scheme, chain::Chain, epochs::EpochSchemes};
 use cairn_types::{Digest, Evidence, EvidenceKind, PublicKey};
 use commonware_codec::{DecodeExt, Encode};
 use commonware_consensus::{
@@ -25,6 +25,10 @@ pub enum EvidenceError {
     WrongOffender { named: String, signer: String },
     #[error("evidence claims epoch {claimed_epoch} view {claimed_view}, proof is for epoch {epoch} view {view}")]
     WrongRound { claimed_epoch: u64, claimed_view: u64, epoch: u64, view: u64 },
+    #[error("evidence from epoch {evidence} in a block of epoch {block}: a block carries its own epoch's evidence only")]
+    OtherEpoch { evidence: u64, block: u64 },
+    #[error("no validator set known for epoch {0}")]
+    UnknownEpoch(u64),
 }
 
 fn participant_key(scheme: &Scheme, index: Participant) -> Option<PublicKey> {
@@ -80,16 +84,31 @@ pub fn verify(
     }
 }
 
+/// Verifies evidence carried by a block of `block_epoch`: it must be from that epoch, and is
+/// checked against that epoch's validator set.
+pub fn verify_in_epoch(
+    schemes: &EpochSchemes,
+    evidence: &Evidence,
+    block_epoch: u64,
+    rng: &mut impl rand_core::CryptoRng,
+) -> Result<(), EvidenceError> {
+    if evidence.epoch != block_epoch {
+        return Err(EvidenceError::OtherEpoch { evidence: evidence.epoch, block: block_epoch });
+    }
+    let scheme = schemes.get(block_epoch).ok_or(EvidenceError::UnknownEpoch(block_epoch))?;
+    verify(&scheme, evidence, rng)
+}
+
 /// Consensus reporter that queues every fault it sees as evidence for the next proposal.
 #[derive(Clone)]
 pub struct EvidenceReporter {
     pub chain: Arc<Mutex<Chain>>,
-    pub scheme: Scheme,
+    pub schemes: EpochSchemes,
 }
 
 impl EvidenceReporter {
     fn queue(&self, kind: EvidenceKind, signer: Participant, epoch: u64, view: u64, proof: Vec<u8>) {
-        let Some(offender) = participant_key(&self.scheme, signer) else {
+        let Some(offender) = self.schemes.get(epoch).and_then(|scheme| participant_key(&scheme, signer)) else {
             return;
         };
         info!(offender = %offender, epoch, view, ?kind, "equivocation observed; queueing evidence");

@@ -4,6 +4,7 @@
 
 use crate::app::execute;
 use crate::chain::Chain;
+use crate::epochs::{Notice, NoticeSender};
 use cairn_state::State;
 use cairn_types::{Block, Digest};
 use commonware_codec::DecodeExt;
@@ -70,6 +71,8 @@ pub async fn open_store<E: Storage + Metrics + Clock>(
 
 pub struct FinalizerActor<E: Storage + Metrics + Clock> {
     pub chain: Arc<Mutex<Chain>>,
+    /// Every applied block is announced to the epoch orchestrator.
+    notices: NoticeSender,
     store: Option<SnapshotStore<E>>,
     pub receiver: mpsc::UnboundedReceiver<Update<Block>>,
     pub finalized_height: Gauge,
@@ -80,13 +83,14 @@ pub fn new<E: Storage + Metrics + Clock>(
     context: &E,
     chain: Arc<Mutex<Chain>>,
     store: SnapshotStore<E>,
+    notices: NoticeSender,
 ) -> (Finalizer, FinalizerActor<E>) {
     let (sender, receiver) = mpsc::unbounded();
     let finalized_height = context.gauge("finalized_height", "height of the last finalized block applied");
     let finalized_txs = context.counter("finalized_txs", "transactions in finalized blocks applied");
     (
         Finalizer { sender },
-        FinalizerActor { chain, store: Some(store), receiver, finalized_height, finalized_txs },
+        FinalizerActor { chain, notices, store: Some(store), receiver, finalized_height, finalized_txs },
     )
 }
 
@@ -128,12 +132,15 @@ impl<E: Storage + Metrics + Clock> FinalizerActor<E> {
         let mut snapshot = block.hash().as_ref().to_vec();
         snapshot.extend_from_slice(&state.encode_snapshot());
         let height = block.height;
+        let digest = block.hash();
         let txs = block.txs.len();
-        self.chain.lock().expect("chain lock").finalize(block, state, receipts);
+        self.chain.lock().expect("chain lock").finalize(block, state.clone(), receipts);
         let mut store = self.store.take().expect("snapshot store present between blocks");
         store.put(U64::new(SNAPSHOT_KEY), snapshot);
         let store = store.sync().await.expect("persisting state snapshot failed: storage fault");
         self.store = Some(store);
+        // Only fails once the orchestrator has stopped, i.e. the node is shutting down.
+        let _ = self.notices.unbounded_send(Notice { height, digest, state });
         let _ = self.finalized_height.try_set(height);
         self.finalized_txs.inc_by(txs as u64);
         if height.is_multiple_of(100) || txs > 0 {

@@ -14,6 +14,7 @@ pub mod blobs;
 pub mod chain;
 pub mod config;
 pub mod engine;
+pub mod epochs;
 pub mod evidence;
 pub mod finalizer;
 pub mod gossip;

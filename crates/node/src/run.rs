@@ -13,7 +13,7 @@ use commonware_stream::{
     sake::{self, Sake},
 };
 use std::time::Duration;
-use commonware_p2p::{Manager, authenticated::discovery};
+use commonware_p2p::authenticated::discovery;
 use commonware_runtime::{Quota, Runner, Spawner, Supervisor as _, tokio as cw_tokio};
 use commonware_utils::{NZU32, NZUsize};
 use std::net::SocketAddr;
@@ -28,8 +28,6 @@ pub enum StartError {
     Genesis(#[from] cairn_types::GenesisError),
     #[error("bootstrapper key {key:?}: {reason}")]
     Bootstrapper { key: String, reason: String },
-    #[error("this node's key {0} is not in the genesis validator set; it cannot validate")]
-    NotAValidator(String),
     #[error("cannot open the blob store: {0}")]
     Blobs(#[from] cairn_blobs::BlobError),
 }
@@ -44,7 +42,9 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
     let (_, participants, _) = engine::genesis_parts(&genesis)?;
     let me = signer.public_key();
     if !participants.iter().any(|p| *p == me) {
-        return Err(StartError::NotAValidator(cairn_types::to_hex(&me)));
+        // A validator created by transaction (`cairn tx create-validator`): peers admit it once
+        // that transaction is finalized; it then catches up and votes from the epoch it joins.
+        info!(key = %cairn_types::to_hex(&me), "this key is not in the genesis set; following the chain until it is a validator");
     }
     let mut bootstrappers = Vec::new();
     for b in &config.bootstrappers {
@@ -71,7 +71,7 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
         .with_worker_threads(2);
     let executor = cw_tokio::Runner::new(runtime);
     let code = executor.start(async move |context| {
-        let max_peers = commonware_p2p::authenticated::peer_set_limit(participants.iter(), &me);
+        let max_peers = engine::peer_set_max(&genesis);
         let upgrader = Cups::<_, ChaCha20Poly1305>::new(
             Sake {
                 signer: signer.clone(),
@@ -91,8 +91,8 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
             P2P_MESSAGE_SIZE_MAX_BYTES,
             NZUsize!(4_096),
         );
-        let (mut network, mut oracle) = discovery::Network::new(context.child("p2p"), p2p);
-        oracle.track(0, participants.clone());
+        // The epoch orchestrator tracks the admitted validator keys as the ledger changes them.
+        let (mut network, oracle) = discovery::Network::new(context.child("p2p"), p2p);
         let quota = Quota::per_second(NZU32!(CHANNEL_RATE_PER_SECOND));
         let channels = Channels {
             votes: network.register(channel::VOTES, quota),

@@ -104,12 +104,7 @@ fn honest_validators_finalize_despite_a_nuller() {
         let net = Net::start(&context, 4, 4, lan(), 3).await;
         let (keys, nodes) = (&net.keys, &net.nodes);
         let scheme = net.scheme(3);
-        let votes = net
-            .oracle
-            .control(keys[3].public_key())
-            .register(channel::VOTES, Quota::per_second(NZU32!(10_000)))
-            .await
-            .unwrap();
+        let votes = epoch_zero_channel(&context, &net.oracle, &keys[3].public_key(), channel::VOTES, Quota::per_second(NZU32!(10_000))).await;
         mocks::nuller::Nuller::<_, Scheme, Sha256>::new(context.child("nuller"), mocks::nuller::Config { scheme })
             .start(votes);
         let refs: Vec<_> = nodes.iter().collect();
@@ -125,10 +120,10 @@ fn honest_validators_finalize_despite_an_equivocating_leader() {
         let (keys, nodes) = (&net.keys, &net.nodes);
         // When it leads, the equivocator proposes different payloads to different halves.
         let scheme = net.scheme(3);
-        let control = net.oracle.control(keys[3].public_key());
         let quota = Quota::per_second(NZU32!(10_000));
-        let votes = control.register(channel::VOTES, quota).await.unwrap();
-        let certificates = control.register(channel::CERTIFICATES, quota).await.unwrap();
+        let me = keys[3].public_key();
+        let votes = epoch_zero_channel(&context, &net.oracle, &me, channel::VOTES, quota).await;
+        let certificates = epoch_zero_channel(&context, &net.oracle, &me, channel::CERTIFICATES, quota).await;
         let cfg = mocks::equivocator::Config::<_, _, Sha256> {
             scheme,
             elector: RoundRobin::<Sha256>::default(),

@@ -120,11 +120,8 @@ fn equivocating_validator_is_slashed_on_chain() {
         // notarize/finalize votes in every view it sees.
         let byzantine = net.keys[3].clone();
         let scheme = net.scheme(3);
-        let control = net.oracle.control(byzantine.public_key());
-        let votes = control
-            .register(cairn_node::engine::channel::VOTES, Quota::per_second(NZU32!(10_000)))
-            .await
-            .unwrap();
+        let quota = Quota::per_second(NZU32!(10_000));
+        let votes = epoch_zero_channel(&context, &net.oracle, &byzantine.public_key(), cairn_node::engine::channel::VOTES, quota).await;
         conflicter::Conflicter::<_, Scheme, Sha256>::new(context.child("byzantine"), conflicter::Config { scheme })
             .start(votes);
 

@@ -222,3 +222,22 @@ impl Net {
             .expect("validator is a participant")
     }
 }
+
+/// Channel `channel` of `key`'s p2p control as epoch 0's consensus engine speaks it: honest
+/// nodes multiplex consensus channels by epoch, so a Byzantine mock registers the same way.
+pub async fn epoch_zero_channel(
+    context: &deterministic::Context,
+    oracle: &Oracle<PublicKey, deterministic::Context>,
+    key: &PublicKey,
+    channel: u64,
+    quota: Quota,
+) -> (
+    commonware_p2p::utils::mux::SubSender<simulated::Sender<PublicKey, deterministic::Context>>,
+    commonware_p2p::utils::mux::SubReceiver<PublicKey>,
+) {
+    let (sender, receiver) = oracle.control(key.clone()).register(channel, quota).await.expect("register channel");
+    let (mux, mut handle) =
+        commonware_p2p::utils::mux::Muxer::new(context.child("mux").with_attribute("channel", channel), sender, receiver);
+    mux.start();
+    handle.register(0).await.expect("epoch 0 subchannel")
+}
