@@ -54,8 +54,11 @@ pub fn transfer(from: &PrivateKey, nonce: u64, to: &PublicKey, amount: u64) -> c
     .sign(from)
 }
 
-pub async fn network(
+/// A simulated network linking every key in `participants` that admits only `admitted` at
+/// first (peer set 0); nodes track later sets as the ledger admits validators.
+pub async fn network_admitting(
     context: &deterministic::Context,
+    admitted: &[PublicKey],
     participants: &[PublicKey],
     link: Link,
 ) -> Oracle<PublicKey, deterministic::Context> {
@@ -65,9 +68,9 @@ pub async fn network(
             max_size: engine::P2P_MESSAGE_SIZE_MAX_BYTES,
             max_peers_per_set: NZUsize!(participants.len()),
             disconnect_on_block: true,
-            tracked_peer_sets: NZUsize!(1),
+            tracked_peer_sets: NZUsize!(4),
         },
-        participants.to_vec(),
+        admitted.to_vec(),
     )
     .await;
     network.start();
@@ -202,12 +205,29 @@ pub struct Net {
 
 impl Net {
     pub async fn start(context: &deterministic::Context, n: usize, accounts: usize, link: Link, honest: usize) -> Net {
-        let genesis = genesis(n, accounts);
-        let keys: Vec<_> = (0..n).map(validator_key).collect();
+        Net::start_with(context, genesis(n, accounts), n, link, honest).await
+    }
+
+    /// Like [Net::start] with a given genesis and `nodes` validator keys on the network (keys
+    /// beyond the genesis set belong to validators that join by transaction); runs the first
+    /// `running` of them.
+    pub async fn start_with(
+        context: &deterministic::Context,
+        genesis: Genesis,
+        nodes: usize,
+        link: Link,
+        running: usize,
+    ) -> Net {
+        let keys: Vec<_> = (0..nodes).map(validator_key).collect();
         let participants: Vec<_> = keys.iter().map(|k| k.public_key()).collect();
-        let oracle = network(context, &participants, link).await;
+        let admitted: Vec<_> = genesis
+            .validators
+            .iter()
+            .map(|v| cairn_types::parse_public_key(&v.consensus_key).expect("genesis key"))
+            .collect();
+        let oracle = network_admitting(context, &admitted, &participants, link).await;
         let (mut nodes, mut tasks) = (Vec::new(), Vec::new());
-        for key in &keys[..honest] {
+        for key in &keys[..running] {
             let (task, node) = start_validator(context, &oracle, key.clone(), genesis.clone(), 0).await;
             tasks.push(task);
             nodes.push(node);
