@@ -54,7 +54,10 @@ struct Nodes(Vec<Child>);
 impl Drop for Nodes {
     fn drop(&mut self) {
         for child in &mut self.0 {
-            let _ = Command::new("kill").arg("-INT").arg(child.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg("-INT")
+                .arg(child.id().to_string())
+                .status();
         }
         for child in &mut self.0 {
             let deadline = Instant::now() + Duration::from_secs(5);
@@ -96,7 +99,9 @@ fn spawn_nodes(dir: &Path, nodes: std::ops::Range<usize>) -> anyhow::Result<Node
 fn wait_ready(clients: &[RpcClient], height: u64) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let ready = clients.iter().all(|c| c.status().map(|s| s.height >= height).unwrap_or(false));
+        let ready = clients
+            .iter()
+            .all(|c| c.status().map(|s| s.height >= height).unwrap_or(false));
         if ready {
             return Ok(());
         }
@@ -119,18 +124,37 @@ pub fn ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("cairn-bench-{}", std::process::id()));
     let senders: Vec<PrivateKey> = (0..args.accounts).map(load_key).collect();
     let extra: Vec<_> = senders.iter().map(|k| k.public_key()).collect();
-    node_cmd::testnet_init(&dir, args.validators, args.p2p_base_port, args.rpc_base_port, "bench", &extra)?;
+    node_cmd::testnet_init(
+        &dir,
+        args.validators,
+        args.p2p_base_port,
+        args.rpc_base_port,
+        "bench",
+        &extra,
+    )?;
     if args.catch_up && args.validators < 4 {
-        bail!("--catch-up needs at least 4 validators, so the others keep a quorum while one is down");
+        bail!(
+            "--catch-up needs at least 4 validators, so the others keep a quorum while one is down"
+        );
     }
-    let live = if args.catch_up { args.validators - 1 } else { args.validators };
+    let live = if args.catch_up {
+        args.validators - 1
+    } else {
+        args.validators
+    };
     let mut nodes = spawn_nodes(&dir, 0..live)?;
-    let urls: Vec<String> =
-        (0..live).map(|i| format!("http://127.0.0.1:{}", args.rpc_base_port + i as u16)).collect();
+    let urls: Vec<String> = (0..live)
+        .map(|i| format!("http://127.0.0.1:{}", args.rpc_base_port + i as u16))
+        .collect();
     let clients: Vec<RpcClient> = urls.iter().map(RpcClient::new).collect();
     wait_ready(&clients, 2)?;
     let chain_id = clients[0].status()?.chain_id;
-    eprintln!("{} validators up in {}; loading for {} s", args.validators, dir.display(), args.duration_secs);
+    eprintln!(
+        "{} validators up in {}; loading for {} s",
+        args.validators,
+        dir.display(),
+        args.duration_secs
+    );
 
     let submitted: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -139,7 +163,12 @@ pub fn ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
     let first_rejection: Arc<Mutex<Option<String>>> = Arc::default();
     let mut workers = Vec::new();
     for t in 0..args.threads {
-        let mine: Vec<PrivateKey> = senders.iter().skip(t).step_by(args.threads).cloned().collect();
+        let mine: Vec<PrivateKey> = senders
+            .iter()
+            .skip(t)
+            .step_by(args.threads)
+            .cloned()
+            .collect();
         let (submitted, stop, sent, rejected, urls, chain_id, first_rejection) = (
             submitted.clone(),
             stop.clone(),
@@ -263,7 +292,13 @@ pub fn ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
         let _ = w.join();
     }
     let catch_up = if args.catch_up {
-        Some(catch_up(&args, &dir, &clients[0], &mut nodes, finalized_total)?)
+        Some(catch_up(
+            &args,
+            &dir,
+            &clients[0],
+            &mut nodes,
+            finalized_total,
+        )?)
     } else {
         None
     };
@@ -304,12 +339,18 @@ fn catch_up(
         signer: load_key(0).public_key(),
         nonce: 0,
         fee: 1,
-        action: Action::Transfer { to: load_key(1).public_key(), amount: 1 },
+        action: Action::Transfer {
+            to: load_key(1).public_key(),
+            amount: 1,
+        },
     }
     .sign(&load_key(0));
     let bytes = txs * sample.encode_size() as u64 + target * BLOCK_HEADER_BYTES;
     let late = args.validators - 1;
-    let client = RpcClient::new(format!("http://127.0.0.1:{}", args.rpc_base_port + late as u16));
+    let client = RpcClient::new(format!(
+        "http://127.0.0.1:{}",
+        args.rpc_base_port + late as u16
+    ));
     eprintln!("catch-up: starting validator {late}, {target} blocks / {txs} txs behind");
     let started = Instant::now();
     nodes.0.append(&mut spawn_nodes(dir, late..late + 1)?.0);
@@ -319,7 +360,9 @@ fn catch_up(
             break;
         }
         if Instant::now() > deadline {
-            bail!("validator {late} did not catch up to height {target} within 600 s (see node-{late}.log)");
+            bail!(
+                "validator {late} did not catch up to height {target} within 600 s (see node-{late}.log)"
+            );
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -15,10 +15,19 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "cairn", version, about = "Cairn: a chain on which AI models are trained, validated and served verifiably")]
+#[command(
+    name = "cairn",
+    version,
+    about = "Cairn: a chain on which AI models are trained, validated and served verifiably"
+)]
 struct Cli {
     /// Node JSON-RPC endpoint.
-    #[arg(long, global = true, env = "CAIRN_RPC", default_value = "http://127.0.0.1:8545")]
+    #[arg(
+        long,
+        global = true,
+        env = "CAIRN_RPC",
+        default_value = "http://127.0.0.1:8545"
+    )]
     rpc: String,
     /// Encrypted keystore directory (default: $CAIRN_HOME/keys or ~/.cairn/keys).
     #[arg(long, global = true, env = "CAIRN_KEYSTORE")]
@@ -200,33 +209,75 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
-    let keystore = cli.keystore.clone().unwrap_or_else(keys::default_keystore_dir);
+    let keystore = cli
+        .keystore
+        .clone()
+        .unwrap_or_else(keys::default_keystore_dir);
     match cli.command {
-        Command::Node { dev: true, home, rpc_listen, p2p_listen, .. } => {
+        Command::Node {
+            dev: true,
+            home,
+            rpc_listen,
+            p2p_listen,
+            ..
+        } => {
             let home = home.unwrap_or_else(|| {
                 std::env::temp_dir().join(format!("cairn-dev-{}", std::process::id()))
             });
             let config = node_cmd::dev_home(&home, rpc_listen, p2p_listen)?;
             node_cmd::run_node(&config, Some(&home))
         }
-        Command::Node { config: Some(config), .. } => node_cmd::run_node(&config, None),
+        Command::Node {
+            config: Some(config),
+            ..
+        } => node_cmd::run_node(&config, None),
         Command::Node { .. } => {
-            anyhow::bail!("say which node to run: `cairn node --dev` for a local dev chain, or `cairn node --config FILE` (make files with `cairn testnet init`)")
+            anyhow::bail!(
+                "say which node to run: `cairn node --dev` for a local dev chain, or `cairn node --config FILE` (make files with `cairn testnet init`)"
+            )
         }
-        Command::Testnet { command: TestnetCommand::Init { validators, dir, p2p_base_port, rpc_base_port, password } } => {
+        Command::Testnet {
+            command:
+                TestnetCommand::Init {
+                    validators,
+                    dir,
+                    p2p_base_port,
+                    rpc_base_port,
+                    password,
+                },
+        } => {
             let password = password.read("password for the operator keys", true)?;
-            node_cmd::testnet_init(&dir, validators, p2p_base_port, rpc_base_port, &password, &[])?;
+            node_cmd::testnet_init(
+                &dir,
+                validators,
+                p2p_base_port,
+                rpc_base_port,
+                &password,
+                &[],
+            )?;
             Ok(0)
         }
-        Command::Testnet { command: TestnetCommand::Up(args) } => testnet::up(args),
-        Command::Testnet { command: TestnetCommand::Down(args) } => testnet::down(args),
-        Command::Testnet { command: TestnetCommand::Status(args) } => testnet::status(args, cli.json),
-        Command::Testnet { command: TestnetCommand::Restart(args) } => testnet::restart(args),
+        Command::Testnet {
+            command: TestnetCommand::Up(args),
+        } => testnet::up(args),
+        Command::Testnet {
+            command: TestnetCommand::Down(args),
+        } => testnet::down(args),
+        Command::Testnet {
+            command: TestnetCommand::Status(args),
+        } => testnet::status(args, cli.json),
+        Command::Testnet {
+            command: TestnetCommand::Restart(args),
+        } => testnet::restart(args),
         Command::Keys { command, password } => {
             keys::run(command, &keystore, &password, cli.json)?;
             Ok(0)
         }
-        Command::Tx { command, args, password } => {
+        Command::Tx {
+            command,
+            args,
+            password,
+        } => {
             let from = args.from.clone().context(
                 "say which key signs: --from NAME (a key in the keystore; see `cairn keys list`) or set CAIRN_FROM",
             )?;
@@ -236,11 +287,15 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             tx::run(command, &args, &client, &signer, cli.json)?;
             Ok(0)
         }
-        Command::Bench { command: BenchCommand::Ledger(args) } => {
+        Command::Bench {
+            command: BenchCommand::Ledger(args),
+        } => {
             bench::ledger(args)?;
             Ok(0)
         }
-        Command::Bench { command: BenchCommand::Fl(args) } => {
+        Command::Bench {
+            command: BenchCommand::Fl(args),
+        } => {
             fl::bench::run(args)?;
             Ok(0)
         }
@@ -248,51 +303,90 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             fl::demo::run(args)?;
             Ok(0)
         }
-        Command::Task { command, from, password } => {
+        Command::Task {
+            command,
+            from,
+            password,
+        } => {
             let client = cairn_rpc::client::RpcClient::new(&cli.rpc);
             let signer = || {
-                let from = from.clone().context("say which key signs: --from NAME or CAIRN_FROM")?;
-                keys::load_signer(&keystore, &from, &password)
-                    .with_context(|| format!("cannot load key '{from}' from {}", keystore.display()))
+                let from = from
+                    .clone()
+                    .context("say which key signs: --from NAME or CAIRN_FROM")?;
+                keys::load_signer(&keystore, &from, &password).with_context(|| {
+                    format!("cannot load key '{from}' from {}", keystore.display())
+                })
             };
             fl::task_cmd::run_task(command, &client, signer, cli.json)?;
             Ok(0)
         }
-        Command::Train { args, from, password } => {
+        Command::Train {
+            args,
+            from,
+            password,
+        } => {
             let key = keys::load_signer(&keystore, &from, &password)
                 .with_context(|| format!("cannot load key '{from}' from {}", keystore.display()))?;
             fl::task_cmd::train(args, &cairn_rpc::client::RpcClient::new(&cli.rpc), key)?;
             Ok(0)
         }
-        Command::Validate { args, from, password } => {
+        Command::Validate {
+            args,
+            from,
+            password,
+        } => {
             let key = keys::load_signer(&keystore, &from, &password)
                 .with_context(|| format!("cannot load key '{from}' from {}", keystore.display()))?;
             fl::task_cmd::validate(args, &cairn_rpc::client::RpcClient::new(&cli.rpc), key)?;
             Ok(0)
         }
-        Command::Model { command, from, password } => {
+        Command::Model {
+            command,
+            from,
+            password,
+        } => {
             let client = cairn_rpc::client::RpcClient::new(&cli.rpc);
             let signer = || {
-                let from = from.clone().context("say which key signs: --from NAME or CAIRN_FROM")?;
-                keys::load_signer(&keystore, &from, &password)
-                    .with_context(|| format!("cannot load key '{from}' from {}", keystore.display()))
+                let from = from
+                    .clone()
+                    .context("say which key signs: --from NAME or CAIRN_FROM")?;
+                keys::load_signer(&keystore, &from, &password).with_context(|| {
+                    format!("cannot load key '{from}' from {}", keystore.display())
+                })
             };
             infer::model_cmd::run(command, &client, signer, cli.json)?;
             Ok(0)
         }
-        Command::Infer { args, from, password } => {
+        Command::Infer {
+            args,
+            from,
+            password,
+        } => {
             let key = keys::load_signer(&keystore, &from, &password)
                 .with_context(|| format!("cannot load key '{from}' from {}", keystore.display()))?;
-            infer::request::run(args, &cairn_rpc::client::RpcClient::new(&cli.rpc), key, cli.json)?;
+            infer::request::run(
+                args,
+                &cairn_rpc::client::RpcClient::new(&cli.rpc),
+                key,
+                cli.json,
+            )?;
             Ok(0)
         }
-        Command::Serve { args, from, password } => {
+        Command::Serve {
+            args,
+            from,
+            password,
+        } => {
             let key = keys::load_signer(&keystore, &from, &password)
                 .with_context(|| format!("cannot load key '{from}' from {}", keystore.display()))?;
             infer::serve::run(args, &cairn_rpc::client::RpcClient::new(&cli.rpc), key)?;
             Ok(0)
         }
-        Command::Watch { args, from, password } => {
+        Command::Watch {
+            args,
+            from,
+            password,
+        } => {
             let key = keys::load_signer(&keystore, &from, &password)
                 .with_context(|| format!("cannot load key '{from}' from {}", keystore.display()))?;
             infer::watch::run(args, &cairn_rpc::client::RpcClient::new(&cli.rpc), key)?;

@@ -2,7 +2,9 @@
 
 use anyhow::{Context, bail};
 use cairn_node::config::{Bootstrapper, NodeConfig, write_key_file};
-use cairn_types::{Genesis, GenesisAccount, GenesisValidator, Params, PrivateKey, PublicKey, to_hex};
+use cairn_types::{
+    Genesis, GenesisAccount, GenesisValidator, Params, PrivateKey, PublicKey, to_hex,
+};
 use commonware_cryptography::Signer;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -24,7 +26,11 @@ pub fn random_key() -> PrivateKey {
 
 // Genesis creation stamps the wall clock once; consensus only reads it from the genesis file.
 #[allow(clippy::disallowed_methods)]
-fn genesis_for(chain_id: &str, validators: &[(PrivateKey, PrivateKey)], extra: &[PublicKey]) -> Genesis {
+fn genesis_for(
+    chain_id: &str,
+    validators: &[(PrivateKey, PrivateKey)],
+    extra: &[PublicKey],
+) -> Genesis {
     Genesis {
         chain_id: chain_id.to_string(),
         genesis_time_ms: std::time::SystemTime::now()
@@ -37,7 +43,10 @@ fn genesis_for(chain_id: &str, validators: &[(PrivateKey, PrivateKey)], extra: &
                 address: to_hex(operator.public_key()),
                 balance: FUNDED_BALANCE,
             })
-            .chain(extra.iter().map(|key| GenesisAccount { address: to_hex(key), balance: FUNDED_BALANCE }))
+            .chain(extra.iter().map(|key| GenesisAccount {
+                address: to_hex(key),
+                balance: FUNDED_BALANCE,
+            }))
             .collect(),
         validators: validators
             .iter()
@@ -54,7 +63,11 @@ fn genesis_for(chain_id: &str, validators: &[(PrivateKey, PrivateKey)], extra: &
 }
 
 /// Creates (or reuses) a single-validator dev home in `dir`; returns its config path.
-pub fn dev_home(dir: &Path, rpc_listen: SocketAddr, p2p_listen: SocketAddr) -> anyhow::Result<PathBuf> {
+pub fn dev_home(
+    dir: &Path,
+    rpc_listen: SocketAddr,
+    p2p_listen: SocketAddr,
+) -> anyhow::Result<PathBuf> {
     let config_path = dir.join("node.toml");
     if config_path.exists() {
         // A home written with port 0 (as `cairn demo` writes its own, so it never collides)
@@ -97,14 +110,24 @@ pub fn new_dev_home(
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let validator = random_key();
     let operator = random_key();
-    let users: Vec<(&str, PrivateKey)> = DEV_USERS.iter().map(|name| (*name, random_key())).collect();
+    let users: Vec<(&str, PrivateKey)> =
+        DEV_USERS.iter().map(|name| (*name, random_key())).collect();
     let mut funded = extra.to_vec();
     funded.extend(users.iter().map(|(_, k)| k.public_key()));
-    let genesis = genesis_for("cairn-dev", &[(validator.clone(), operator.clone())], &funded);
+    let genesis = genesis_for(
+        "cairn-dev",
+        &[(validator.clone(), operator.clone())],
+        &funded,
+    );
     genesis.save(&dir.join("genesis.json"))?;
     write_key_file(&dir.join("validator.key"), &validator)?;
     let keystore = cairn_keystore::Keystore::open(dir.join("keys"))?;
-    keystore.import("dev", cairn_keystore::KeyKind::Cold, &operator, DEV_PASSWORD)?;
+    keystore.import(
+        "dev",
+        cairn_keystore::KeyKind::Cold,
+        &operator,
+        DEV_PASSWORD,
+    )?;
     for (name, key) in &users {
         keystore.import(name, cairn_keystore::KeyKind::Cold, key, DEV_PASSWORD)?;
     }
@@ -138,10 +161,14 @@ pub fn testnet_init(
         bail!("--validators must be between 1 and 100, got {n}");
     }
     if dir.join("genesis.json").exists() {
-        bail!("{} already holds a testnet (genesis.json exists); choose another --dir or delete it", dir.display());
+        bail!(
+            "{} already holds a testnet (genesis.json exists); choose another --dir or delete it",
+            dir.display()
+        );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let keys: Vec<(PrivateKey, PrivateKey)> = (0..n).map(|_| (random_key(), random_key())).collect();
+    let keys: Vec<(PrivateKey, PrivateKey)> =
+        (0..n).map(|_| (random_key(), random_key())).collect();
     let genesis = genesis_for("cairn-testnet", &keys, extra_accounts);
     genesis.save(&dir.join("genesis.json"))?;
     let keystore = cairn_keystore::Keystore::open(dir.join("keys"))?;
@@ -157,7 +184,12 @@ pub fn testnet_init(
         let home = dir.join(format!("node-{i}"));
         std::fs::create_dir_all(&home)?;
         write_key_file(&home.join("validator.key"), validator)?;
-        keystore.import(&format!("operator-{i}"), cairn_keystore::KeyKind::Cold, operator, password)?;
+        keystore.import(
+            &format!("operator-{i}"),
+            cairn_keystore::KeyKind::Cold,
+            operator,
+            password,
+        )?;
         let config = NodeConfig {
             genesis: "genesis.json".into(),
             key_file: format!("node-{i}/validator.key").into(),
@@ -171,7 +203,11 @@ pub fn testnet_init(
     }
     println!("testnet with {n} validators written to {}", dir.display());
     println!("  genesis:  {}", dir.join("genesis.json").display());
-    println!("  keystore: {} (operator-0..operator-{}; funded, cold)", dir.join("keys").display(), n - 1);
+    println!(
+        "  keystore: {} (operator-0..operator-{}; funded, cold)",
+        dir.join("keys").display(),
+        n - 1
+    );
     for i in 0..n {
         println!(
             "  node-{i}:   cairn node --config {}   # RPC http://127.0.0.1:{}",
@@ -179,7 +215,10 @@ pub fn testnet_init(
             rpc_base + i as u16
         );
     }
-    println!("next: `cairn testnet up --dir {}` starts them all in the background (or run each line above), then", dir.display());
+    println!(
+        "next: `cairn testnet up --dir {}` starts them all in the background (or run each line above), then",
+        dir.display()
+    );
     println!("  cairn --rpc http://127.0.0.1:{rpc_base} query status");
     Ok(())
 }

@@ -98,7 +98,11 @@ impl Node {
 
     /// The pid in this node's pid file, when that process is alive and runs this node.
     fn running_pid(&self, dir: &Path) -> Option<u32> {
-        let pid = std::fs::read_to_string(self.pid_file(dir)).ok()?.trim().parse().ok()?;
+        let pid = std::fs::read_to_string(self.pid_file(dir))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
         is_node_process(pid, &self.config_name()).then_some(pid)
     }
 
@@ -132,10 +136,16 @@ fn load_nodes(dir: &Path) -> anyhow::Result<Vec<Node>> {
             break;
         }
         let rpc_listen = NodeConfig::load(&config)?.rpc_listen;
-        nodes.push(Node { index, config, rpc_url: format!("http://{rpc_listen}") });
+        nodes.push(Node {
+            index,
+            config,
+            rpc_url: format!("http://{rpc_listen}"),
+        });
     }
     if nodes.is_empty() {
-        bail!("{shown} has a genesis.json but no node-0.toml: recreate it with `cairn testnet init --dir NEW_DIR`");
+        bail!(
+            "{shown} has a genesis.json but no node-0.toml: recreate it with `cairn testnet init --dir NEW_DIR`"
+        );
     }
     Ok(nodes)
 }
@@ -143,27 +153,40 @@ fn load_nodes(dir: &Path) -> anyhow::Result<Vec<Node>> {
 fn node_by_index(dir: &Path, index: usize) -> anyhow::Result<Node> {
     let nodes = load_nodes(dir)?;
     let count = nodes.len();
-    nodes
-        .into_iter()
-        .nth(index)
-        .with_context(|| format!("no node-{index} in {}: it has node-0 … node-{}", dir.display(), count - 1))
+    nodes.into_iter().nth(index).with_context(|| {
+        format!(
+            "no node-{index} in {}: it has node-0 … node-{}",
+            dir.display(),
+            count - 1
+        )
+    })
 }
 
 /// Starts `node` as a detached process (its own process group, so a Ctrl-C in this terminal
 /// does not reach it), appending to its log and recording its pid.
 fn start(dir: &Path, node: &Node) -> anyhow::Result<Child> {
     let exe = std::env::current_exe().context("cannot find the cairn executable")?;
-    let config = node.config.canonicalize().with_context(|| format!("cannot read {}", node.config.display()))?;
+    let config = node
+        .config
+        .canonicalize()
+        .with_context(|| format!("cannot read {}", node.config.display()))?;
     let log_path = node.log_file(dir);
     let mut log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
         .with_context(|| format!("cannot open {}", log_path.display()))?;
-    let unix_s = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let unix_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     std::io::Write::write_all(
         &mut log,
-        format!("--- cairn testnet: starting {} (unix time {unix_s}) ---\n", node.name()).as_bytes(),
+        format!(
+            "--- cairn testnet: starting {} (unix time {unix_s}) ---\n",
+            node.name()
+        )
+        .as_bytes(),
     )?;
     let child = Command::new(exe)
         .arg("node")
@@ -199,8 +222,11 @@ fn signal(pid: u32, signal: &str) -> anyhow::Result<()> {
 fn wait_exit(procs: &[(u32, String)], timeout: Duration) -> Vec<(u32, String)> {
     let deadline = Instant::now() + timeout;
     loop {
-        let alive: Vec<(u32, String)> =
-            procs.iter().filter(|(pid, name)| is_node_process(*pid, name)).cloned().collect();
+        let alive: Vec<(u32, String)> = procs
+            .iter()
+            .filter(|(pid, name)| is_node_process(*pid, name))
+            .cloned()
+            .collect();
         if alive.is_empty() || Instant::now() >= deadline {
             return alive;
         }
@@ -231,7 +257,10 @@ fn stop(dir: &Path, node: &Node, pid: u32, kill9: bool) -> anyhow::Result<Stoppe
         }
     };
     if !wait_exit(&proc, Duration::from_secs(KILL_TIMEOUT_S)).is_empty() {
-        bail!("{} (pid {pid}) is still alive after SIGKILL; check `ps -p {pid}`", node.name());
+        bail!(
+            "{} (pid {pid}) is still alive after SIGKILL; check `ps -p {pid}`",
+            node.name()
+        );
     }
     let _ = std::fs::remove_file(node.pid_file(dir));
     Ok(outcome)
@@ -239,7 +268,11 @@ fn stop(dir: &Path, node: &Node, pid: u32, kill9: bool) -> anyhow::Result<Stoppe
 
 /// Waits until each node answers `cairn_status` (or its process, when we started it, exits)
 /// within [READY_TIMEOUT_S]; one result per node, an error saying why it is not ready.
-fn wait_ready(dir: &Path, nodes: &[&Node], children: &mut [Option<Child>]) -> Vec<Result<Status, String>> {
+fn wait_ready(
+    dir: &Path,
+    nodes: &[&Node],
+    children: &mut [Option<Child>],
+) -> Vec<Result<Status, String>> {
     let deadline = Instant::now() + Duration::from_secs(READY_TIMEOUT_S);
     let clients: Vec<RpcClient> = nodes.iter().map(|n| n.client()).collect();
     let mut results: Vec<Option<Result<Status, String>>> = nodes.iter().map(|_| None).collect();
@@ -265,10 +298,15 @@ fn wait_ready(dir: &Path, nodes: &[&Node], children: &mut [Option<Child>]) -> Ve
         if last_errors.is_empty() || Instant::now() >= deadline {
             for (i, error) in last_errors {
                 let log = nodes[i].log_file(dir);
-                results[i] =
-                    Some(Err(format!("RPC not answering after {READY_TIMEOUT_S} s ({error}); see {}", log.display())));
+                results[i] = Some(Err(format!(
+                    "RPC not answering after {READY_TIMEOUT_S} s ({error}); see {}",
+                    log.display()
+                )));
             }
-            return results.into_iter().map(|r| r.unwrap_or_else(|| Err("not checked".into()))).collect();
+            return results
+                .into_iter()
+                .map(|r| r.unwrap_or_else(|| Err("not checked".into())))
+                .collect();
         }
         std::thread::sleep(Duration::from_millis(POLL_INTERVAL_MS));
     }
@@ -316,7 +354,14 @@ pub fn up(args: UpArgs) -> anyhow::Result<i32> {
     let dir = &args.dir;
     if !dir.join("genesis.json").exists() {
         let password = operator_password(&args.password)?;
-        node_cmd::testnet_init(dir, args.validators, args.p2p_base_port, args.rpc_base_port, &password, &[])?;
+        node_cmd::testnet_init(
+            dir,
+            args.validators,
+            args.p2p_base_port,
+            args.rpc_base_port,
+            &password,
+            &[],
+        )?;
     }
     let nodes = load_nodes(dir)?;
     let mut children = Vec::new();
@@ -329,17 +374,28 @@ pub fn up(args: UpArgs) -> anyhow::Result<i32> {
             None => children.push(Some(start(dir, node)?)),
         }
     }
-    println!("waiting for {} nodes to answer on RPC (up to {READY_TIMEOUT_S} s)…", nodes.len());
+    println!(
+        "waiting for {} nodes to answer on RPC (up to {READY_TIMEOUT_S} s)…",
+        nodes.len()
+    );
     let refs: Vec<&Node> = nodes.iter().collect();
     let ready = wait_ready(dir, &refs, &mut children);
     println!("{:<8} {:>8}  {:<24} {:>8}", "node", "pid", "RPC", "height");
     for (node, result) in nodes.iter().zip(&ready) {
-        let pid = node.running_pid(dir).map_or("-".to_string(), |p| p.to_string());
+        let pid = node
+            .running_pid(dir)
+            .map_or("-".to_string(), |p| p.to_string());
         let height = match result {
             Ok(status) => status.height.to_string(),
             Err(_) => "down".to_string(),
         };
-        println!("{:<8} {:>8}  {:<24} {:>8}", node.name(), pid, node.rpc_url, height);
+        println!(
+            "{:<8} {:>8}  {:<24} {:>8}",
+            node.name(),
+            pid,
+            node.rpc_url,
+            height
+        );
     }
     let shown = dir.display();
     let failed: Vec<String> = nodes
@@ -356,12 +412,23 @@ pub fn up(args: UpArgs) -> anyhow::Result<i32> {
             failed.join("\n")
         );
     }
-    println!("testnet up: {} validators in {shown}; operator keys in {}", nodes.len(), dir.join("keys").display());
+    println!(
+        "testnet up: {} validators in {shown}; operator keys in {}",
+        nodes.len(),
+        dir.join("keys").display()
+    );
     println!("next:");
-    println!("  cairn testnet status --dir {shown}                 # heights, state roots, mempools");
-    println!("  tail -f {}                  # a node's log", nodes[0].log_file(dir).display());
+    println!(
+        "  cairn testnet status --dir {shown}                 # heights, state roots, mempools"
+    );
+    println!(
+        "  tail -f {}                  # a node's log",
+        nodes[0].log_file(dir).display()
+    );
     println!("  cairn --rpc {} query status", nodes[0].rpc_url);
-    println!("  cairn testnet restart --dir {shown} --node 1 [--kill9]   # stop one node and start it again");
+    println!(
+        "  cairn testnet restart --dir {shown} --node 1 [--kill9]   # stop one node and start it again"
+    );
     println!("  cairn testnet down --dir {shown}                   # stop every node");
     Ok(0)
 }
@@ -371,7 +438,10 @@ pub fn up(args: UpArgs) -> anyhow::Result<i32> {
 pub fn down(args: DirArgs) -> anyhow::Result<i32> {
     let dir = &args.dir;
     let nodes = load_nodes(dir)?;
-    let running: Vec<(&Node, u32)> = nodes.iter().filter_map(|n| n.running_pid(dir).map(|p| (n, p))).collect();
+    let running: Vec<(&Node, u32)> = nodes
+        .iter()
+        .filter_map(|n| n.running_pid(dir).map(|p| (n, p)))
+        .collect();
     for (_, pid) in &running {
         signal(*pid, "INT")?;
     }
@@ -382,7 +452,10 @@ pub fn down(args: DirArgs) -> anyhow::Result<i32> {
     }
     let survivors = wait_exit(&stragglers, Duration::from_secs(KILL_TIMEOUT_S));
     for node in &nodes {
-        let pid = running.iter().find(|(n, _)| n.index == node.index).map(|(_, p)| *p);
+        let pid = running
+            .iter()
+            .find(|(n, _)| n.index == node.index)
+            .map(|(_, p)| *p);
         let line = match pid {
             None => "not running".to_string(),
             Some(pid) if survivors.iter().any(|(p, _)| *p == pid) => {
@@ -422,7 +495,11 @@ fn mark_divergence(reports: &mut [NodeReport]) {
     let mut roots: BTreeMap<u64, BTreeMap<String, usize>> = BTreeMap::new();
     for r in reports.iter() {
         if let Ok(s) = &r.status {
-            *roots.entry(s.height).or_default().entry(s.state_root.clone()).or_default() += 1;
+            *roots
+                .entry(s.height)
+                .or_default()
+                .entry(s.state_root.clone())
+                .or_default() += 1;
         }
     }
     for r in reports.iter_mut() {
@@ -490,16 +567,28 @@ pub fn status(args: DirArgs, as_json: bool) -> anyhow::Result<i32> {
                 short(&s.last_block_hash),
                 short(&s.state_root),
                 s.mempool_size,
-                if r.diverged { "  ← state root differs from the majority at this height" } else { "" }
+                if r.diverged {
+                    "  ← state root differs from the majority at this height"
+                } else {
+                    ""
+                }
             ),
-            Err(_) => println!("{:<8} {:>8}  {:<24} {:>8}", node.name(), pid, node.rpc_url, "no RPC"),
+            Err(_) => println!(
+                "{:<8} {:>8}  {:<24} {:>8}",
+                node.name(),
+                pid,
+                node.rpc_url,
+                "no RPC"
+            ),
         }
     }
     let shown = dir.display();
     if reports.iter().any(|r| r.pid.is_none()) {
         println!("stopped nodes start again with `cairn testnet up --dir {shown}`");
     } else if reports.iter().any(|r| r.status.is_err()) {
-        println!("a running node without RPC may still be starting; see its log ({shown}/node-i.log)");
+        println!(
+            "a running node without RPC may still be starting; see its log ({shown}/node-i.log)"
+        );
     }
     if reports.iter().any(|r| r.diverged) {
         println!(
@@ -530,7 +619,12 @@ pub fn restart(args: RestartArgs) -> anyhow::Result<i32> {
     let ready = wait_ready(dir, &[&node], &mut children);
     match &ready[0] {
         Ok(status) => {
-            println!("{} started again: pid {pid}, RPC {}, height {}", node.name(), node.rpc_url, status.height);
+            println!(
+                "{} started again: pid {pid}, RPC {}, height {}",
+                node.name(),
+                node.rpc_url,
+                status.height
+            );
             println!(
                 "it backfills the blocks it missed from its peers; watch with `cairn testnet status --dir {}`",
                 dir.display()

@@ -14,8 +14,13 @@ use std::process::Command;
 use std::time::Duration;
 
 fn balance(cli: &Cli, key: &str) -> u64 {
-    let address = cli.json(&["keys", "show", key])["public_key"].as_str().unwrap().to_string();
-    cli.json(&["query", "account", &address])["balance"].as_u64().unwrap()
+    let address = cli.json(&["keys", "show", key])["public_key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cli.json(&["query", "account", &address])["balance"]
+        .as_u64()
+        .unwrap()
 }
 
 #[test]
@@ -23,19 +28,38 @@ fn a_demo_model_is_registered_served_and_a_lying_provider_loses_its_bond() {
     let home = std::env::temp_dir().join(format!("cairn-e2e-infer-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&home);
     let demo = Command::new(CAIRN)
-        .args(["demo", "--rounds", "1", "--trainers", "2", "--validators", "1", "--home"])
+        .args([
+            "demo",
+            "--rounds",
+            "1",
+            "--trainers",
+            "2",
+            "--validators",
+            "1",
+            "--home",
+        ])
         .arg(&home)
         .output()
         .expect("run cairn demo");
-    assert!(demo.status.success(), "demo failed: {}", String::from_utf8_lossy(&demo.stderr));
+    assert!(
+        demo.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
 
     let (rpc, p2p) = (free_port(), free_port());
     let _node = Node::start(&home, rpc, p2p);
-    let cli = Cli { rpc: format!("http://127.0.0.1:{rpc}"), keystore: home.join("keys") };
+    let cli = Cli {
+        rpc: format!("http://127.0.0.1:{rpc}"),
+        keystore: home.join("keys"),
+    };
     cli.wait_height(1);
 
     // Register the demo's trained model: quantized from task 1's checkpoint, with lineage.
-    let out = cli.ok(&["model", "register", "--task", "1", "--from", "alice", "--name", "demo-mlp", "--price", "10"]);
+    let out = cli.ok(&[
+        "model", "register", "--task", "1", "--from", "alice", "--name", "demo-mlp", "--price",
+        "10",
+    ]);
     assert!(out.contains("test accuracy"), "{out}");
     let models = cli.json(&["model", "list"]);
     let model = &models[0];
@@ -57,7 +81,14 @@ fn a_demo_model_is_registered_served_and_a_lying_provider_loses_its_bond() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("test split has"));
     let garbage = home.join("garbage.graph");
     std::fs::write(&garbage, b"not a graph").unwrap();
-    let refused = cli.run(&["model", "register", "--graph", garbage.to_str().unwrap(), "--from", "alice"]);
+    let refused = cli.run(&[
+        "model",
+        "register",
+        "--graph",
+        garbage.to_str().unwrap(),
+        "--from",
+        "alice",
+    ]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not a valid model graph"));
     let refused = cli.run(&["watch", "--k", "3", "--from", "carol"]);
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--k 3"));
@@ -65,19 +96,36 @@ fn a_demo_model_is_registered_served_and_a_lying_provider_loses_its_bond() {
 
     let logs = home.join("logs");
     std::fs::create_dir_all(&logs).unwrap();
-    let watch = Daemon::start(&cli, &["watch", "--from", "carol", "--count", "1"], &logs.join("watch.log"));
+    let watch = Daemon::start(
+        &cli,
+        &["watch", "--from", "carol", "--count", "1"],
+        &logs.join("watch.log"),
+    );
 
     // 1. An honest provider: the answer settles; the local re-execution agrees.
-    let honest = Daemon::start(&cli, &["serve", "--from", "bob", "--model", &id, "--count", "1"], &logs.join("honest.log"));
+    let honest = Daemon::start(
+        &cli,
+        &["serve", "--from", "bob", "--model", &id, "--count", "1"],
+        &logs.join("honest.log"),
+    );
     let answer = cli.ok(&["infer", &id, "synthetic:0", "--from", "dev"]);
-    assert!(answer.contains("stood through the challenge window"), "{answer}");
+    assert!(
+        answer.contains("stood through the challenge window"),
+        "{answer}"
+    );
     assert!(answer.contains("agrees, bit for bit"), "{answer}");
     honest.finish(Duration::from_secs(60), &logs.join("honest.log"));
     let bob = balance(&cli, "bob");
     let carol = balance(&cli, "carol");
 
     // 2. A lying provider: the watcher challenges and wins the dispute on chain.
-    let liar = Daemon::start(&cli, &["serve", "--from", "bob", "--model", &id, "--lie-at", "2", "--count", "1"], &logs.join("liar.log"));
+    let liar = Daemon::start(
+        &cli,
+        &[
+            "serve", "--from", "bob", "--model", &id, "--lie-at", "2", "--count", "1",
+        ],
+        &logs.join("liar.log"),
+    );
     let answer = cli.ok(&["infer", &id, "synthetic:1", "--from", "dev"]);
     assert!(answer.contains("proven wrong on chain"), "{answer}");
     assert!(answer.contains("challenger won"), "{answer}");
@@ -90,8 +138,16 @@ fn a_demo_model_is_registered_served_and_a_lying_provider_loses_its_bond() {
     assert_eq!(dispute["end"]["winner"], "challenger", "{request}");
     let moves = dispute["moves"].as_u64().unwrap();
     // Bob lost the 2,000 bond (and paid a fee per transaction); Carol won it.
-    assert!(balance(&cli, "bob") + 2_000 <= bob, "bob {bob} → {}", balance(&cli, "bob"));
-    assert!(balance(&cli, "carol") >= carol + 2_000 - moves - 1, "carol {carol} → {}", balance(&cli, "carol"));
+    assert!(
+        balance(&cli, "bob") + 2_000 <= bob,
+        "bob {bob} → {}",
+        balance(&cli, "bob")
+    );
+    assert!(
+        balance(&cli, "carol") >= carol + 2_000 - moves - 1,
+        "carol {carol} → {}",
+        balance(&cli, "carol")
+    );
     let model = &cli.json(&["model", "list"])[0];
     assert_eq!(model["served"], 1);
     assert_eq!(model["refuted"], 1);

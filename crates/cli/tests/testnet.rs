@@ -35,12 +35,20 @@ const PASSWORD: &str = "testnet-process-test";
 /// The first of `len` consecutive free ports on 127.0.0.1, outside `avoid`.
 fn free_ports(len: u16, avoid: std::ops::Range<u16>) -> u16 {
     for _ in 0..200 {
-        let first = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let Some(end) = first.checked_add(len) else { continue };
+        let first = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let Some(end) = first.checked_add(len) else {
+            continue;
+        };
         if avoid.contains(&first) || avoid.contains(&(end - 1)) {
             continue;
         }
-        let held: Vec<_> = (first..end).filter_map(|p| TcpListener::bind(("127.0.0.1", p)).ok()).collect();
+        let held: Vec<_> = (first..end)
+            .filter_map(|p| TcpListener::bind(("127.0.0.1", p)).ok())
+            .collect();
         if held.len() == len as usize {
             return first;
         }
@@ -69,7 +77,11 @@ fn cairn(dir: &Path, args: &[&str]) -> Output {
 /// Runs `cairn ARGS --dir DIR`, which must succeed; its stdout and stderr.
 fn cairn_ok(dir: &Path, args: &[&str]) -> String {
     let out = cairn(dir, args);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "cairn {args:?} failed:\n{text}");
     text
 }
@@ -78,7 +90,10 @@ impl Drop for Net {
     fn drop(&mut self) {
         let _ = cairn(&self.dir, &["testnet", "down"]);
         if std::thread::panicking() {
-            eprintln!("testnet directory kept for inspection: {}", self.dir.display());
+            eprintln!(
+                "testnet directory kept for inspection: {}",
+                self.dir.display()
+            );
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
@@ -92,16 +107,26 @@ struct Sender {
 }
 
 /// One transfer from `sender` to `to`, submitted to its node; the hash when accepted.
-fn submit(sender: &mut Sender, to: &PrivateKey, chain_id: &str, clients: &[RpcClient]) -> Result<String, String> {
+fn submit(
+    sender: &mut Sender,
+    to: &PrivateKey,
+    chain_id: &str,
+    clients: &[RpcClient],
+) -> Result<String, String> {
     let tx = Transaction {
         chain_id: chain_id.to_string(),
         signer: sender.key.public_key(),
         nonce: sender.nonce,
         fee: 1,
-        action: Action::Transfer { to: to.public_key(), amount: 1 },
+        action: Action::Transfer {
+            to: to.public_key(),
+            amount: 1,
+        },
     }
     .sign(&sender.key);
-    let hash = clients[sender.node].submit_tx(&tx).map_err(|e| e.to_string())?;
+    let hash = clients[sender.node]
+        .submit_tx(&tx)
+        .map_err(|e| e.to_string())?;
     sender.nonce += 1;
     Ok(hash)
 }
@@ -110,14 +135,19 @@ fn submit(sender: &mut Sender, to: &PrivateKey, chain_id: &str, clients: &[RpcCl
 fn wait_converged(clients: &[RpcClient]) -> (u64, String) {
     let deadline = Instant::now() + Duration::from_secs(CONVERGE_TIMEOUT_S);
     loop {
-        let tips: Vec<Option<(u64, String)>> =
-            clients.iter().map(|c| c.status().ok().map(|s| (s.height, s.state_root))).collect();
+        let tips: Vec<Option<(u64, String)>> = clients
+            .iter()
+            .map(|c| c.status().ok().map(|s| (s.height, s.state_root)))
+            .collect();
         if let Some(Some(first)) = tips.first()
             && tips.iter().all(|t| t.as_ref() == Some(first))
         {
             return first.clone();
         }
-        assert!(Instant::now() < deadline, "nodes did not converge within {CONVERGE_TIMEOUT_S} s: {tips:?}");
+        assert!(
+            Instant::now() < deadline,
+            "nodes did not converge within {CONVERGE_TIMEOUT_S} s: {tips:?}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -147,15 +177,26 @@ fn testnet_loses_no_accepted_transaction_across_a_kill9_restart() {
     let (p2p_arg, rpc_arg) = (p2p.to_string(), rpc.to_string());
     let up = cairn_ok(
         &dir,
-        &["testnet", "up", "--validators", "4", "--p2p-base-port", &p2p_arg, "--rpc-base-port", &rpc_arg],
+        &[
+            "testnet",
+            "up",
+            "--validators",
+            "4",
+            "--p2p-base-port",
+            &p2p_arg,
+            "--rpc-base-port",
+            &rpc_arg,
+        ],
     );
     println!("{up}");
 
-    let clients: Vec<RpcClient> =
-        (0..VALIDATORS).map(|i| RpcClient::new(format!("http://127.0.0.1:{}", rpc + i as u16))).collect();
+    let clients: Vec<RpcClient> = (0..VALIDATORS)
+        .map(|i| RpcClient::new(format!("http://127.0.0.1:{}", rpc + i as u16)))
+        .collect();
     let keystore = cairn_keystore::Keystore::open(dir.join("keys")).unwrap();
-    let keys: Vec<PrivateKey> =
-        (0..VALIDATORS).map(|i| keystore.unlock(&format!("operator-{i}"), PASSWORD).unwrap()).collect();
+    let keys: Vec<PrivateKey> = (0..VALIDATORS)
+        .map(|i| keystore.unlock(&format!("operator-{i}"), PASSWORD).unwrap())
+        .collect();
     let chain_id = clients[0].status().unwrap().chain_id;
     // Operator i talks to node i only (as a wallet would), so its nonce run never races gossip.
     let mut senders: Vec<Sender> = keys
@@ -163,7 +204,11 @@ fn testnet_loses_no_accepted_transaction_across_a_kill9_restart() {
         .enumerate()
         .map(|(i, key)| {
             let nonce = clients[i].account(&to_hex(key.public_key())).unwrap().nonce;
-            Sender { key: key.clone(), node: i, nonce }
+            Sender {
+                key: key.clone(),
+                node: i,
+                nonce,
+            }
         })
         .collect();
 
@@ -175,11 +220,24 @@ fn testnet_loses_no_accepted_transaction_across_a_kill9_restart() {
     let others: Vec<usize> = (0..VALIDATORS).filter(|&i| i != RESTARTED).collect();
     let mut round = 0;
     while accepted.len() < LOAD_TXS {
-        assert!(Instant::now() < deadline, "load stalled: {} accepted; rejections: {rejections:?}", accepted.len());
+        assert!(
+            Instant::now() < deadline,
+            "load stalled: {} accepted; rejections: {rejections:?}",
+            accepted.len()
+        );
         if accepted.len() == RESTART_AT_TX && restart.is_none() {
             let dir = dir.clone();
             restart = Some(std::thread::spawn(move || {
-                cairn_ok(&dir, &["testnet", "restart", "--node", &RESTARTED.to_string(), "--kill9"])
+                cairn_ok(
+                    &dir,
+                    &[
+                        "testnet",
+                        "restart",
+                        "--node",
+                        &RESTARTED.to_string(),
+                        "--kill9",
+                    ],
+                )
             }));
         }
         let from = others[round % others.len()];
@@ -200,7 +258,10 @@ fn testnet_loses_no_accepted_transaction_across_a_kill9_restart() {
     // The restarted node takes transactions again.
     let mut after_restart = 0;
     while after_restart < AFTER_RESTART_TXS {
-        assert!(Instant::now() < deadline, "restarted node stalled; rejections: {rejections:?}");
+        assert!(
+            Instant::now() < deadline,
+            "restarted node stalled; rejections: {rejections:?}"
+        );
         let to = keys[0].clone();
         match submit(&mut senders[RESTARTED], &to, &chain_id, &clients) {
             Ok(hash) => {
@@ -211,18 +272,27 @@ fn testnet_loses_no_accepted_transaction_across_a_kill9_restart() {
         }
         std::thread::sleep(Duration::from_millis(SUBMIT_INTERVAL_MS));
     }
-    println!("{} transfers accepted, {} rejected submissions: {rejections:?}", accepted.len(), rejections.len());
+    println!(
+        "{} transfers accepted, {} rejected submissions: {rejections:?}",
+        accepted.len(),
+        rejections.len()
+    );
 
     let (height, root) = wait_converged(&clients);
     println!("all {VALIDATORS} nodes at height {height}, state root {root}");
-    let status: Value = serde_json::from_str(&cairn_ok(&dir, &["--json", "testnet", "status"])).unwrap();
+    let status: Value =
+        serde_json::from_str(&cairn_ok(&dir, &["--json", "testnet", "status"])).unwrap();
     for node in status.as_array().unwrap() {
         assert_eq!(node["running"], true, "{node}");
         assert_eq!(node["diverged"], false, "{node}");
     }
 
     // Zero lost transactions: every accepted one is finalized, on node 0 and on the restarted node.
-    let missing = missing_receipts(&clients[0], &accepted, Duration::from_secs(CONVERGE_TIMEOUT_S));
+    let missing = missing_receipts(
+        &clients[0],
+        &accepted,
+        Duration::from_secs(CONVERGE_TIMEOUT_S),
+    );
     assert!(
         missing.is_empty(),
         "node 0 has no receipt for {} of {} accepted txs: {missing:?}",
@@ -231,20 +301,33 @@ fn testnet_loses_no_accepted_transaction_across_a_kill9_restart() {
     );
     // The restarted node re-indexes receipts of blocks finalized before its crash from its
     // archive, so it must answer for every accepted transaction too.
-    let missing = missing_receipts(&clients[RESTARTED], &accepted, Duration::from_secs(RECEIPT_GRACE_S));
+    let missing = missing_receipts(
+        &clients[RESTARTED],
+        &accepted,
+        Duration::from_secs(RECEIPT_GRACE_S),
+    );
     assert!(
         missing.is_empty(),
         "restarted node {RESTARTED} has no receipt for {} of {} accepted txs: {missing:?}",
         missing.len(),
         accepted.len()
     );
-    println!("all {} accepted txs finalized with receipts on node 0 and the restarted node {RESTARTED}", accepted.len());
+    println!(
+        "all {} accepted txs finalized with receipts on node 0 and the restarted node {RESTARTED}",
+        accepted.len()
+    );
 
     let down = cairn_ok(&dir, &["testnet", "down"]);
     println!("{down}");
     for (i, client) in clients.iter().enumerate() {
-        assert!(!dir.join(format!("node-{i}.pid")).exists(), "node-{i}.pid left behind");
-        assert!(client.status().is_err(), "node {i} still answers after down");
+        assert!(
+            !dir.join(format!("node-{i}.pid")).exists(),
+            "node-{i}.pid left behind"
+        );
+        assert!(
+            client.status().is_err(),
+            "node {i} still answers after down"
+        );
     }
     println!("wall time: {:.1} s", started.elapsed().as_secs_f64());
 }

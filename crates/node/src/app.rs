@@ -2,7 +2,12 @@
 //! verifies peers' blocks by re-executing them. Both paths recover the parent's post-state from
 //! the speculative cache, or by re-executing the missing ancestors above the finalized tip.
 
-use crate::{Scheme, chain::{Chain, Executed}, epochs::EpochSchemes, evidence};
+use crate::{
+    Scheme,
+    chain::{Chain, Executed},
+    epochs::EpochSchemes,
+    evidence,
+};
 use cairn_state::State;
 use cairn_types::{Block, BlockContext, Evidence, SignedTx, limits};
 use commonware_consensus::{Application, Epochable, marshal::ancestry::Ancestry};
@@ -25,7 +30,11 @@ pub const BLOCK_INTERVAL_IDLE: Duration = Duration::from_millis(1_000);
 const PACING_POLL: Duration = Duration::from_millis(5);
 
 fn millis(runtime: &impl Clock) -> u64 {
-    runtime.current().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    runtime
+        .current()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 #[derive(Clone)]
@@ -36,10 +45,18 @@ pub struct App {
 }
 
 /// Re-executes `block` on `parent_state`, returning its post-state when the block is valid.
-pub fn execute(parent_state: &State, block: &Block) -> Result<(State, Vec<cairn_state::Receipt>), String> {
+pub fn execute(
+    parent_state: &State,
+    block: &Block,
+) -> Result<(State, Vec<cairn_state::Receipt>), String> {
     let mut state = parent_state.clone();
     let receipts = state
-        .execute_block(block.height, &block.context.leader, &block.txs, &block.evidence)
+        .execute_block(
+            block.height,
+            &block.context.leader,
+            &block.txs,
+            &block.evidence,
+        )
         .map_err(|e| format!("block {} at height {}: {e}", block.hash(), block.height))?;
     if state.root() != block.state_root {
         return Err(format!(
@@ -85,7 +102,10 @@ impl App {
                 }
                 if block.inner().height <= chain.finalized_height() {
                     // Below the finalized tip but not on it: a dead fork.
-                    debug!(height = block.inner().height, "ancestor is not on the finalized chain");
+                    debug!(
+                        height = block.inner().height,
+                        "ancestor is not on the finalized chain"
+                    );
                     return None;
                 }
             }
@@ -96,8 +116,14 @@ impl App {
             match execute(&state, block.inner()) {
                 Ok((next, receipts)) => {
                     let next = Arc::new(next);
-                    let executed = Executed { state: next.clone(), receipts };
-                    self.chain.lock().expect("chain lock").remember(block.inner().hash(), executed);
+                    let executed = Executed {
+                        state: next.clone(),
+                        receipts,
+                    };
+                    self.chain
+                        .lock()
+                        .expect("chain lock")
+                        .remember(block.inner().hash(), executed);
                     state = next;
                 }
                 Err(err) => {
@@ -119,7 +145,9 @@ impl App {
         let (candidates, mut evidence) = {
             let mut chain = self.chain.lock().expect("chain lock");
             (
-                chain.mempool.candidates(PROPOSAL_TXS_MAX, limits::BLOCK_SIZE_MAX_BYTES / 2),
+                chain
+                    .mempool
+                    .candidates(PROPOSAL_TXS_MAX, limits::BLOCK_SIZE_MAX_BYTES / 2),
                 // A block carries evidence of its own epoch only (see `verify`).
                 chain.pending_evidence(context.epoch().get()),
             )
@@ -128,7 +156,8 @@ impl App {
         // equivocation is punished once, then the validator is out of the set.
         let mut offenders = std::collections::BTreeSet::new();
         evidence.retain(|e| {
-            parent.validator(&e.offender).is_some_and(|v| !v.jailed) && offenders.insert(e.offender.clone())
+            parent.validator(&e.offender).is_some_and(|v| !v.jailed)
+                && offenders.insert(e.offender.clone())
         });
         evidence.truncate(PROPOSAL_EVIDENCE_MAX);
         let proposer = &context.leader;
@@ -136,7 +165,10 @@ impl App {
         let mut scratch = parent.clone();
         let mut txs = Vec::with_capacity(candidates.len());
         for tx in candidates {
-            if scratch.apply_tx(&tx, proposer, height, txs.len() as u32).is_ok() {
+            if scratch
+                .apply_tx(&tx, proposer, height, txs.len() as u32)
+                .is_ok()
+            {
                 txs.push(tx);
             }
         }
@@ -152,7 +184,10 @@ impl App {
             };
             match state.execute_block(height, proposer, try_txs, try_evidence) {
                 Ok(receipts) => {
-                    let executed = Executed { state: Arc::new(state), receipts };
+                    let executed = Executed {
+                        state: Arc::new(state),
+                        receipts,
+                    };
                     return match attempt {
                         0 => (executed, txs, evidence),
                         1 => (executed, txs, Vec::new()),
@@ -198,7 +233,10 @@ where
             evidence,
         );
         let digest = block.hash();
-        self.chain.lock().expect("chain lock").remember(digest, executed);
+        self.chain
+            .lock()
+            .expect("chain lock")
+            .remember(digest, executed);
         debug!(height, txs = block.txs.len(), "proposed block");
         Some(Digested::precomputed(block, digest))
     }
@@ -213,17 +251,25 @@ where
         };
         let block = block.inner();
         if block.context != context {
-            warn!(height = block.height, "block context differs from the consensus context");
+            warn!(
+                height = block.height,
+                "block context differs from the consensus context"
+            );
             return false;
         }
         if let Some(parent) = ancestry.peek()
             && block.timestamp_ms < parent.inner().timestamp_ms
         {
-            warn!(height = block.height, "block timestamp precedes its parent's");
+            warn!(
+                height = block.height,
+                "block timestamp precedes its parent's"
+            );
             return false;
         }
         for item in &block.evidence {
-            if let Err(err) = evidence::verify_in_epoch(&self.schemes, item, context.epoch().get(), &mut runtime) {
+            if let Err(err) =
+                evidence::verify_in_epoch(&self.schemes, item, context.epoch().get(), &mut runtime)
+            {
                 warn!(%err, "block carries invalid evidence");
                 return false;
             }
@@ -233,8 +279,14 @@ where
         };
         match execute(&parent_state, block) {
             Ok((state, receipts)) => {
-                let executed = Executed { state: Arc::new(state), receipts };
-                self.chain.lock().expect("chain lock").remember(block.hash(), executed);
+                let executed = Executed {
+                    state: Arc::new(state),
+                    receipts,
+                };
+                self.chain
+                    .lock()
+                    .expect("chain lock")
+                    .remember(block.hash(), executed);
                 true
             }
             Err(err) => {
@@ -244,4 +296,3 @@ where
         }
     }
 }
-

@@ -117,7 +117,10 @@ impl Chain {
     }
 
     /// Validates and admits a client's transaction, queueing it for gossip.
-    pub fn submit(&mut self, tx: cairn_types::SignedTx) -> Result<Digest, crate::mempool::AdmitError> {
+    pub fn submit(
+        &mut self,
+        tx: cairn_types::SignedTx,
+    ) -> Result<Digest, crate::mempool::AdmitError> {
         let state = self.finalized.clone();
         let hash = self.mempool.admit(&state, tx.clone())?;
         self.outbox.push(tx);
@@ -127,7 +130,17 @@ impl Chain {
     fn index_receipts(&mut self, block_hash: Digest, receipts: Vec<Receipt>) {
         for receipt in receipts {
             let tx_hash = receipt.tx_hash;
-            if self.receipts.insert(tx_hash, FinalizedReceipt { receipt, block_hash }).is_none() {
+            if self
+                .receipts
+                .insert(
+                    tx_hash,
+                    FinalizedReceipt {
+                        receipt,
+                        block_hash,
+                    },
+                )
+                .is_none()
+            {
                 self.receipt_order.push_back(tx_hash);
             }
             if self.receipt_order.len() > RECEIPTS_MAX
@@ -152,7 +165,10 @@ impl Chain {
                 height: block.height,
                 index: index as u32,
                 signer: tx.tx.signer.clone(),
-                account: self.finalized.hot_key_owner(&tx.tx.signer).unwrap_or_else(|| tx.tx.signer.clone()),
+                account: self
+                    .finalized
+                    .hot_key_owner(&tx.tx.signer)
+                    .unwrap_or_else(|| tx.tx.signer.clone()),
                 action: tx.tx.action.name(),
                 fee: tx.tx.fee,
             })
@@ -175,7 +191,10 @@ impl Chain {
 
     /// Queues verified equivocation evidence for inclusion, unless already slashed.
     pub fn add_evidence(&mut self, evidence: Evidence) {
-        let jailed = self.finalized.validator(&evidence.offender).is_none_or(|v| v.jailed);
+        let jailed = self
+            .finalized
+            .validator(&evidence.offender)
+            .is_none_or(|v| v.jailed);
         if !jailed {
             let key = (evidence.offender.clone(), evidence.epoch, evidence.view);
             self.evidence_pool.entry(key).or_insert(evidence);
@@ -190,6 +209,10 @@ impl Chain {
     /// block carries only its own epoch's, which every node can verify).
     pub fn pending_evidence(&mut self, epoch: u64) -> Vec<Evidence> {
         self.evidence_pool.retain(|(_, e, _), _| *e >= epoch);
-        self.evidence_pool.values().filter(|e| e.epoch == epoch).cloned().collect()
+        self.evidence_pool
+            .values()
+            .filter(|e| e.epoch == epoch)
+            .cloned()
+            .collect()
     }
 }

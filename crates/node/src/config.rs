@@ -41,9 +41,15 @@ fn default_log() -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("config {path} is not valid: {source}")]
-    Toml { path: String, source: toml::de::Error },
+    Toml {
+        path: String,
+        source: toml::de::Error,
+    },
     #[error("key file {path}: {reason}")]
     Key { path: String, reason: String },
 }
@@ -52,12 +58,20 @@ impl NodeConfig {
     /// Reads a config and resolves its relative paths against the file's directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Io { path: shown.clone(), source })?;
-        let mut config: NodeConfig =
-            toml::from_str(&text).map_err(|source| ConfigError::Toml { path: shown, source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: shown.clone(),
+            source,
+        })?;
+        let mut config: NodeConfig = toml::from_str(&text).map_err(|source| ConfigError::Toml {
+            path: shown,
+            source,
+        })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for p in [&mut config.genesis, &mut config.key_file, &mut config.data_dir] {
+        for p in [
+            &mut config.genesis,
+            &mut config.key_file,
+            &mut config.data_dir,
+        ] {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
@@ -66,14 +80,20 @@ impl NodeConfig {
     }
 
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        std::fs::write(path, toml::to_string_pretty(self).expect("config serializes"))
+        std::fs::write(
+            path,
+            toml::to_string_pretty(self).expect("config serializes"),
+        )
     }
 }
 
 /// Reads a validator key file (hex secret).
 pub fn read_key_file(path: &Path) -> Result<cairn_types::PrivateKey, ConfigError> {
     use commonware_codec::DecodeExt;
-    let err = |reason: String| ConfigError::Key { path: path.display().to_string(), reason };
+    let err = |reason: String| ConfigError::Key {
+        path: path.display().to_string(),
+        reason,
+    };
     let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
     let bytes = hex::decode(text.trim()).map_err(|e| err(format!("not hex: {e}")))?;
     cairn_types::PrivateKey::decode(bytes).map_err(|e| err(format!("not an ed25519 secret: {e}")))

@@ -17,8 +17,12 @@ use cairn_state::State;
 use cairn_types::{Block, Digest, Genesis, PrivateKey, PublicKey};
 use commonware_broadcast::buffered;
 use commonware_consensus::{
-    marshal::{self, core::Mailbox as MarshalMailbox, standard::{Inline, Standard}},
     Reporters,
+    marshal::{
+        self,
+        core::Mailbox as MarshalMailbox,
+        standard::{Inline, Standard},
+    },
     types::{FixedEpocher, Height, ViewDelta},
 };
 use commonware_cryptography::{Signer, certificate::Verifier as _};
@@ -92,7 +96,12 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
-    pub fn new(signer: PrivateKey, genesis: Genesis, partition_prefix: String, blob_store: Arc<BlobStore>) -> Self {
+    pub fn new(
+        signer: PrivateKey,
+        genesis: Genesis,
+        partition_prefix: String,
+        blob_store: Arc<BlobStore>,
+    ) -> Self {
         EngineConfig {
             signer,
             genesis,
@@ -128,16 +137,31 @@ pub struct NodeHandle {
 }
 
 /// The genesis state, its validator set (sorted) and the genesis block.
-pub fn genesis_parts(genesis: &Genesis) -> Result<(State, Set<PublicKey>, Block), cairn_types::GenesisError> {
+pub fn genesis_parts(
+    genesis: &Genesis,
+) -> Result<(State, Set<PublicKey>, Block), cairn_types::GenesisError> {
     let state = State::from_genesis(genesis)?;
-    let keys: Vec<PublicKey> = state.active_validator_set().into_iter().map(|(k, _)| k).collect();
+    let keys: Vec<PublicKey> = state
+        .active_validator_set()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
     let participants = Set::from_iter_dedup(keys);
-    let leader = participants.iter().next().cloned().expect("genesis has validators");
+    let leader = participants
+        .iter()
+        .next()
+        .cloned()
+        .expect("genesis has validators");
     let block = Block::genesis(leader, state.root(), genesis.genesis_time_ms);
     Ok((state, participants, block))
 }
 
-fn archive_config<C>(prefix: &str, name: &str, page_cache: CacheRef, codec_config: C) -> immutable::Config<C> {
+fn archive_config<C>(
+    prefix: &str,
+    name: &str,
+    page_cache: CacheRef,
+    codec_config: C,
+) -> immutable::Config<C> {
     immutable::Config {
         metadata_partition: format!("{prefix}-{name}-metadata"),
         freezer_table_partition: format!("{prefix}-{name}-freezer-table"),
@@ -215,7 +239,10 @@ where
     let marshal_config = marshal::Config {
         provider: schemes.clone(),
         epocher: FixedEpocher::new(blocks_per_epoch),
-        start: marshal::Start::Genesis(commonware_cryptography::Digested::precomputed(genesis_block.clone(), genesis_hash)),
+        start: marshal::Start::Genesis(commonware_cryptography::Digested::precomputed(
+            genesis_block.clone(),
+            genesis_hash,
+        )),
         partition_prefix: format!("{prefix}-marshal"),
         mailbox_size: NZUsize!(4_096),
         view_retention: ViewDelta::new(64),
@@ -229,8 +256,13 @@ where
         max_pending_acks: NZUsize!(16),
         strategy: Sequential,
     };
-    let (marshal_actor, marshal_mailbox, _floor) =
-        marshal::core::Actor::init(context.child("marshal"), finalizations, blocks, marshal_config).await;
+    let (marshal_actor, marshal_mailbox, _floor) = marshal::core::Actor::init(
+        context.child("marshal"),
+        finalizations,
+        blocks,
+        marshal_config,
+    )
+    .await;
 
     let (broadcast_engine, buffer) = buffered::Engine::new(
         context.child("broadcast"),
@@ -263,7 +295,9 @@ where
 
     let (notices, notice_receiver) = futures::channel::mpsc::unbounded();
     let (finalizer, finalizer_actor) = finalizer::new(&context, chain.clone(), store, notices);
-    context.child("finalizer").spawn(move |_| finalizer_actor.run());
+    context
+        .child("finalizer")
+        .spawn(move |_| finalizer_actor.run());
     marshal_actor.start(finalizer, buffer, resolver);
 
     // After a restart the receipt index is empty: rebuild it from the archived blocks.
@@ -274,20 +308,29 @@ where
         let from = tip.saturating_sub(RECEIPT_REINDEX_BLOCKS_MAX).max(1);
         for height in from..=tip {
             if let Some(block) = reindex_marshal.get_block(Height::new(height)).await {
-                reindex_chain.lock().expect("chain lock").reindex(block.inner());
+                reindex_chain
+                    .lock()
+                    .expect("chain lock")
+                    .reindex(block.inner());
             }
         }
     });
 
     // Consensus: one simplex engine per epoch, each with the set the state fixed for it.
-    let app = App { chain: chain.clone(), schemes: schemes.clone() };
+    let app = App {
+        chain: chain.clone(),
+        schemes: schemes.clone(),
+    };
     let inline = Inline::new(
         context.child("application"),
         app,
         marshal_mailbox.clone(),
         FixedEpocher::new(blocks_per_epoch),
     );
-    let evidence = EvidenceReporter { chain: chain.clone(), schemes: schemes.clone() };
+    let evidence = EvidenceReporter {
+        chain: chain.clone(),
+        schemes: schemes.clone(),
+    };
     let orchestrator = Orchestrator {
         chain: chain.clone(),
         schemes,
@@ -307,8 +350,11 @@ where
             page_cache,
         },
     };
-    let (votes, certificates, consensus_resolver) =
-        (channels.votes, channels.certificates, channels.consensus_resolver);
+    let (votes, certificates, consensus_resolver) = (
+        channels.votes,
+        channels.certificates,
+        channels.consensus_resolver,
+    );
     context
         .child("epochs")
         .spawn(move |ctx| orchestrator.run(ctx, votes, certificates, consensus_resolver));
@@ -325,17 +371,30 @@ where
         .spawn(move |_| gossip::receive_loop(gossip_chain, tx_receiver));
 
     // Blob replication.
-    let (blob_actor, blobs) = blobs::Actor::new(context.child("blobs"), config.blob_store.clone(), channels.blobs);
+    let (blob_actor, blobs) = blobs::Actor::new(
+        context.child("blobs"),
+        config.blob_store.clone(),
+        channels.blobs,
+    );
     context.child("blobs").spawn(move |_| blob_actor.run());
     // Blob backfill: fetch whatever the finalized ledger references and this node lacks.
     let (sync_chain, sync_blobs) = (chain.clone(), blobs.clone());
     context.child("blob_sync").spawn(move |ctx| async move {
         loop {
             ctx.sleep(blobs::sync::BLOB_SYNC_INTERVAL).await;
-            let referenced = sync_chain.lock().expect("chain lock").finalized().referenced_blobs();
+            let referenced = sync_chain
+                .lock()
+                .expect("chain lock")
+                .finalized()
+                .referenced_blobs();
             match blobs::sync::fetch_referenced(&sync_blobs, &referenced).await {
                 Ok(r) if r.fetched > 0 || r.unavailable > 0 => {
-                    info!(held = r.held, fetched = r.fetched, unavailable = r.unavailable, "blob sync")
+                    info!(
+                        held = r.held,
+                        fetched = r.fetched,
+                        unavailable = r.unavailable,
+                        "blob sync"
+                    )
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(%e, "blob sync stopped by a storage fault"),
@@ -343,5 +402,11 @@ where
         }
     });
 
-    NodeHandle { chain, marshal: marshal_mailbox, public_key: me, genesis_hash, blobs }
+    NodeHandle {
+        chain,
+        marshal: marshal_mailbox,
+        public_key: me,
+        genesis_hash,
+        blobs,
+    }
 }

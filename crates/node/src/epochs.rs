@@ -55,14 +55,21 @@ pub struct EpochSchemes {
 
 impl EpochSchemes {
     pub fn new(signer: PrivateKey) -> Self {
-        EpochSchemes { signer, schemes: Arc::default() }
+        EpochSchemes {
+            signer,
+            schemes: Arc::default(),
+        }
     }
 
     /// Registers epoch `epoch`'s participants (a signing scheme when this node is one of them)
     /// and forgets epochs older than [EPOCHS_RETAINED] before it.
     pub fn insert(&self, epoch: u64, participants: Set<PublicKey>) -> Arc<Scheme> {
-        let scheme = Scheme::signer(crate::engine::CONSENSUS_NAMESPACE, participants.clone(), self.signer.clone())
-            .unwrap_or_else(|| Scheme::verifier(crate::engine::CONSENSUS_NAMESPACE, participants));
+        let scheme = Scheme::signer(
+            crate::engine::CONSENSUS_NAMESPACE,
+            participants.clone(),
+            self.signer.clone(),
+        )
+        .unwrap_or_else(|| Scheme::verifier(crate::engine::CONSENSUS_NAMESPACE, participants));
         let scheme = Arc::new(scheme);
         let mut schemes = self.schemes.lock().expect("epoch schemes lock");
         schemes.insert(epoch, scheme.clone());
@@ -72,12 +79,21 @@ impl EpochSchemes {
     }
 
     pub fn get(&self, epoch: u64) -> Option<Arc<Scheme>> {
-        self.schemes.lock().expect("epoch schemes lock").get(&epoch).cloned()
+        self.schemes
+            .lock()
+            .expect("epoch schemes lock")
+            .get(&epoch)
+            .cloned()
     }
 
     /// The newest epoch registered.
     pub fn latest(&self) -> Option<u64> {
-        self.schemes.lock().expect("epoch schemes lock").keys().next_back().copied()
+        self.schemes
+            .lock()
+            .expect("epoch schemes lock")
+            .keys()
+            .next_back()
+            .copied()
     }
 }
 
@@ -87,7 +103,11 @@ impl Provider for EpochSchemes {
 
     fn scoped(&self, epoch: Epoch) -> Option<Scoped<Scheme>> {
         let scheme = self.get(epoch.get())?;
-        Some(if scheme.me().is_some() { Scoped::scheme(scheme) } else { Scoped::verifier(scheme) })
+        Some(if scheme.me().is_some() {
+            Scoped::scheme(scheme)
+        } else {
+            Scoped::verifier(scheme)
+        })
     }
 }
 
@@ -155,20 +175,30 @@ where
 {
     /// Runs until the node stops. `votes`, `certificates` and `resolver` are the raw consensus
     /// channels; each epoch gets its own subchannel of each.
-    pub async fn run<E, S, R>(mut self, context: E, votes: (S, R), certificates: (S, R), resolver: (S, R))
-    where
+    pub async fn run<E, S, R>(
+        mut self,
+        context: E,
+        votes: (S, R),
+        certificates: (S, R),
+        resolver: (S, R),
+    ) where
         E: Spawner + Metrics + Clock + Storage + rand_core::CryptoRng,
         S: Sender<PublicKey = PublicKey>,
         R: Receiver<PublicKey = PublicKey>,
     {
         let epocher = FixedEpocher::new(self.blocks_per_epoch);
         let (vote_mux, mut vote_handle, mut vote_backup) =
-            Muxer::builder(context.child("vote_mux"), votes.0, votes.1).with_backup().build();
-        vote_mux.start();
-        let (cert_mux, mut cert_handle, mut cert_backup) =
-            Muxer::builder(context.child("certificate_mux"), certificates.0, certificates.1)
+            Muxer::builder(context.child("vote_mux"), votes.0, votes.1)
                 .with_backup()
                 .build();
+        vote_mux.start();
+        let (cert_mux, mut cert_handle, mut cert_backup) = Muxer::builder(
+            context.child("certificate_mux"),
+            certificates.0,
+            certificates.1,
+        )
+        .with_backup()
+        .build();
         cert_mux.start();
         let (resolver_mux, mut resolver_handle) =
             Muxer::new(context.child("resolver_mux"), resolver.0, resolver.1);
@@ -182,10 +212,21 @@ where
         let mut peer_keys = state.peer_keys();
         self.track(tracked_at, &peer_keys);
         let Some(start) = self.resume(&state, &epocher).await else {
-            warn!("the boundary block of the current epoch is not in the archive; consensus not started");
+            warn!(
+                "the boundary block of the current epoch is not in the archive; consensus not started"
+            );
             return;
         };
-        let mut active = match self.enter(&context, start, &mut vote_handle, &mut cert_handle, &mut resolver_handle).await {
+        let mut active = match self
+            .enter(
+                &context,
+                start,
+                &mut vote_handle,
+                &mut cert_handle,
+                &mut resolver_handle,
+            )
+            .await
+        {
             Some(active) => active,
             None => return,
         };
@@ -264,7 +305,11 @@ where
                 }
             }
         };
-        Some(EpochStart { epoch, participants, floor })
+        Some(EpochStart {
+            epoch,
+            participants,
+            floor,
+        })
     }
 
     /// Registers `start`'s scheme and starts its engine on fresh subchannels.
@@ -280,7 +325,11 @@ where
         E: Spawner + Metrics + Clock + Storage + rand_core::CryptoRng,
         S: Sender<PublicKey = PublicKey>,
     {
-        let EpochStart { epoch, participants, floor } = start;
+        let EpochStart {
+            epoch,
+            participants,
+            floor,
+        } = start;
         let me = commonware_cryptography::Signer::public_key(&self.schemes.signer);
         let member = participants.iter().any(|k| *k == me);
         let scheme = self.schemes.insert(epoch, participants.clone());
@@ -321,7 +370,12 @@ where
         let certificates = subchannel(certificates).await?;
         let resolver = subchannel(resolver).await?;
         let handle = engine.start(votes, certificates, resolver);
-        info!(epoch, validators = participants.len(), member, "entered epoch");
+        info!(
+            epoch,
+            validators = participants.len(),
+            member,
+            "entered epoch"
+        );
         Some(Active { epoch, handle })
     }
 
@@ -335,6 +389,7 @@ where
             return;
         };
         debug!(ours, theirs, %boundary, "peer is in a later epoch; fetching our epoch's last finalization");
-        self.marshal.hint_finalized(boundary, NonEmptyVec::new(from));
+        self.marshal
+            .hint_finalized(boundary, NonEmptyVec::new(from));
     }
 }

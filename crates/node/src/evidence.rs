@@ -6,7 +6,9 @@ use cairn_types::{Digest, Evidence, EvidenceKind, PublicKey};
 use commonware_codec::{DecodeExt, Encode};
 use commonware_consensus::{
     Epochable, Reporter, Viewable,
-    simplex::types::{Activity, Attributable, ConflictingFinalize, ConflictingNotarize, NullifyFinalize},
+    simplex::types::{
+        Activity, Attributable, ConflictingFinalize, ConflictingNotarize, NullifyFinalize,
+    },
 };
 use commonware_cryptography::certificate::Scheme as _;
 use commonware_parallel::Sequential;
@@ -23,16 +25,29 @@ pub enum EvidenceError {
     BadSignature,
     #[error("evidence names offender {named} but was signed by participant {signer}")]
     WrongOffender { named: String, signer: String },
-    #[error("evidence claims epoch {claimed_epoch} view {claimed_view}, proof is for epoch {epoch} view {view}")]
-    WrongRound { claimed_epoch: u64, claimed_view: u64, epoch: u64, view: u64 },
-    #[error("evidence from epoch {evidence} in a block of epoch {block}: a block carries its own epoch's evidence only")]
+    #[error(
+        "evidence claims epoch {claimed_epoch} view {claimed_view}, proof is for epoch {epoch} view {view}"
+    )]
+    WrongRound {
+        claimed_epoch: u64,
+        claimed_view: u64,
+        epoch: u64,
+        view: u64,
+    },
+    #[error(
+        "evidence from epoch {evidence} in a block of epoch {block}: a block carries its own epoch's evidence only"
+    )]
     OtherEpoch { evidence: u64, block: u64 },
     #[error("no validator set known for epoch {0}")]
     UnknownEpoch(u64),
 }
 
 fn participant_key(scheme: &Scheme, index: Participant) -> Option<PublicKey> {
-    scheme.participants().iter().nth(index.get() as usize).cloned()
+    scheme
+        .participants()
+        .iter()
+        .nth(index.get() as usize)
+        .cloned()
 }
 
 fn check_identity(
@@ -46,7 +61,9 @@ fn check_identity(
     if key.as_ref() != Some(&evidence.offender) {
         return Err(EvidenceError::WrongOffender {
             named: cairn_types::to_hex(&evidence.offender),
-            signer: key.map(cairn_types::to_hex).unwrap_or_else(|| format!("#{}", signer.get())),
+            signer: key
+                .map(cairn_types::to_hex)
+                .unwrap_or_else(|| format!("#{}", signer.get())),
         });
     }
     if epoch != evidence.epoch || view != evidence.view {
@@ -74,7 +91,13 @@ pub fn verify(
             if !proof.verify(rng, scheme, &Sequential) {
                 return Err(EvidenceError::BadSignature);
             }
-            check_identity(scheme, evidence, proof.signer(), proof.epoch().get(), proof.view().get())
+            check_identity(
+                scheme,
+                evidence,
+                proof.signer(),
+                proof.epoch().get(),
+                proof.view().get(),
+            )
         }};
     }
     match evidence.kind {
@@ -93,9 +116,14 @@ pub fn verify_in_epoch(
     rng: &mut impl rand_core::CryptoRng,
 ) -> Result<(), EvidenceError> {
     if evidence.epoch != block_epoch {
-        return Err(EvidenceError::OtherEpoch { evidence: evidence.epoch, block: block_epoch });
+        return Err(EvidenceError::OtherEpoch {
+            evidence: evidence.epoch,
+            block: block_epoch,
+        });
     }
-    let scheme = schemes.get(block_epoch).ok_or(EvidenceError::UnknownEpoch(block_epoch))?;
+    let scheme = schemes
+        .get(block_epoch)
+        .ok_or(EvidenceError::UnknownEpoch(block_epoch))?;
     verify(&scheme, evidence, rng)
 }
 
@@ -107,12 +135,32 @@ pub struct EvidenceReporter {
 }
 
 impl EvidenceReporter {
-    fn queue(&self, kind: EvidenceKind, signer: Participant, epoch: u64, view: u64, proof: Vec<u8>) {
-        let Some(offender) = self.schemes.get(epoch).and_then(|scheme| participant_key(&scheme, signer)) else {
+    fn queue(
+        &self,
+        kind: EvidenceKind,
+        signer: Participant,
+        epoch: u64,
+        view: u64,
+        proof: Vec<u8>,
+    ) {
+        let Some(offender) = self
+            .schemes
+            .get(epoch)
+            .and_then(|scheme| participant_key(&scheme, signer))
+        else {
             return;
         };
         info!(offender = %offender, epoch, view, ?kind, "equivocation observed; queueing evidence");
-        self.chain.lock().expect("chain lock").add_evidence(Evidence { kind, offender, epoch, view, proof });
+        self.chain
+            .lock()
+            .expect("chain lock")
+            .add_evidence(Evidence {
+                kind,
+                offender,
+                epoch,
+                view,
+                proof,
+            });
     }
 }
 

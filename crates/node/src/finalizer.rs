@@ -59,11 +59,16 @@ pub async fn open_store<E: Storage + Metrics + Clock>(
     .await
     .expect("state snapshot store must open: storage fault");
     let state = store.get(&U64::new(SNAPSHOT_KEY)).map(|bytes: &Vec<u8>| {
-        assert!(bytes.len() >= 32, "state snapshot on disk is truncated: refusing to start");
+        assert!(
+            bytes.len() >= 32,
+            "state snapshot on disk is truncated: refusing to start"
+        );
         let (hash, snapshot) = bytes.split_at(32);
-        let hash = Digest::decode(commonware_codec::Copying(hash)).expect("32 bytes decode as a digest");
-        let state = State::decode_snapshot(snapshot)
-            .unwrap_or_else(|e| panic!("state snapshot on disk is corrupt ({e}): refusing to start"));
+        let hash =
+            Digest::decode(commonware_codec::Copying(hash)).expect("32 bytes decode as a digest");
+        let state = State::decode_snapshot(snapshot).unwrap_or_else(|e| {
+            panic!("state snapshot on disk is corrupt ({e}): refusing to start")
+        });
         (state, hash)
     });
     (store, state)
@@ -86,11 +91,22 @@ pub fn new<E: Storage + Metrics + Clock>(
     notices: NoticeSender,
 ) -> (Finalizer, FinalizerActor<E>) {
     let (sender, receiver) = mpsc::unbounded();
-    let finalized_height = context.gauge("finalized_height", "height of the last finalized block applied");
-    let finalized_txs = context.counter("finalized_txs", "transactions in finalized blocks applied");
+    let finalized_height = context.gauge(
+        "finalized_height",
+        "height of the last finalized block applied",
+    );
+    let finalized_txs =
+        context.counter("finalized_txs", "transactions in finalized blocks applied");
     (
         Finalizer { sender },
-        FinalizerActor { chain, notices, store: Some(store), receiver, finalized_height, finalized_txs },
+        FinalizerActor {
+            chain,
+            notices,
+            store: Some(store),
+            receiver,
+            finalized_height,
+            finalized_txs,
+        },
     )
 }
 
@@ -116,11 +132,22 @@ impl<E: Storage + Metrics + Clock> FinalizerActor<E> {
             if block.height <= chain.finalized_height() {
                 return; // redelivery after restart: already applied and persisted
             }
-            (chain.finalized_hash(), chain.finalized(), chain.executed(&block.hash()))
+            (
+                chain.finalized_hash(),
+                chain.finalized(),
+                chain.executed(&block.hash()),
+            )
         };
         if block.parent != parent_hash {
-            error!(height = block.height, "finalized block does not extend our finalized tip");
-            panic!("finalized block {} does not extend finalized tip {}", block.hash(), parent_hash);
+            error!(
+                height = block.height,
+                "finalized block does not extend our finalized tip"
+            );
+            panic!(
+                "finalized block {} does not extend finalized tip {}",
+                block.hash(),
+                parent_hash
+            );
         }
         let (state, receipts) = match cached {
             Some(executed) => (executed.state.clone(), executed.receipts.clone()),
@@ -134,13 +161,26 @@ impl<E: Storage + Metrics + Clock> FinalizerActor<E> {
         let height = block.height;
         let digest = block.hash();
         let txs = block.txs.len();
-        self.chain.lock().expect("chain lock").finalize(block, state.clone(), receipts);
-        let mut store = self.store.take().expect("snapshot store present between blocks");
+        self.chain
+            .lock()
+            .expect("chain lock")
+            .finalize(block, state.clone(), receipts);
+        let mut store = self
+            .store
+            .take()
+            .expect("snapshot store present between blocks");
         store.put(U64::new(SNAPSHOT_KEY), snapshot);
-        let store = store.sync().await.expect("persisting state snapshot failed: storage fault");
+        let store = store
+            .sync()
+            .await
+            .expect("persisting state snapshot failed: storage fault");
         self.store = Some(store);
         // Only fails once the orchestrator has stopped, i.e. the node is shutting down.
-        let _ = self.notices.unbounded_send(Notice { height, digest, state });
+        let _ = self.notices.unbounded_send(Notice {
+            height,
+            digest,
+            state,
+        });
         let _ = self.finalized_height.try_set(height);
         self.finalized_txs.inc_by(txs as u64);
         if height.is_multiple_of(100) || txs > 0 {

@@ -18,10 +18,10 @@ pub mod epochs;
 pub mod evidence;
 pub mod finalizer;
 pub mod gossip;
+pub mod infer_views;
 pub mod mempool;
 pub mod rpc;
 pub mod run;
-pub mod infer_views;
 pub mod task_views;
 
 /// The consensus signing scheme: ed25519, attributable (so equivocations are provable).

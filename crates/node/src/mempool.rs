@@ -59,7 +59,9 @@ impl Mempool {
             return Err(AdmitError::Duplicate(cairn_types::to_hex(hash)));
         }
         if self.by_hash.len() >= MEMPOOL_TXS_MAX {
-            return Err(AdmitError::Full { max: MEMPOOL_TXS_MAX });
+            return Err(AdmitError::Full {
+                max: MEMPOOL_TXS_MAX,
+            });
         }
         let signer = tx.tx.signer.clone();
         let pending = self.pending_from(&signer);
@@ -69,7 +71,9 @@ impl Mempool {
             Err(err) => return Err(err.into()),
         }
         if pending >= MEMPOOL_TXS_PER_SIGNER_MAX {
-            return Err(AdmitError::SignerFull { max: MEMPOOL_TXS_PER_SIGNER_MAX });
+            return Err(AdmitError::SignerFull {
+                max: MEMPOOL_TXS_PER_SIGNER_MAX,
+            });
         }
         if self.by_sender.contains_key(&(signer.clone(), tx.tx.nonce)) {
             // Same signer and nonce, different bytes: first one wins (no fee-bumping yet).
@@ -110,7 +114,9 @@ impl Mempool {
             .by_sender
             .keys()
             .filter(|(signer, nonce)| {
-                state.account(signer).is_some_and(|account| *nonce < account.nonce)
+                state
+                    .account(signer)
+                    .is_some_and(|account| *nonce < account.nonce)
             })
             .cloned()
             .collect();
@@ -142,7 +148,9 @@ impl Mempool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cairn_types::{Action, Genesis, GenesisAccount, GenesisValidator, Params, PrivateKey, Transaction, to_hex};
+    use cairn_types::{
+        Action, Genesis, GenesisAccount, GenesisValidator, Params, PrivateKey, Transaction, to_hex,
+    };
     use commonware_cryptography::Signer;
 
     fn key(seed: u64) -> PrivateKey {
@@ -153,7 +161,12 @@ mod tests {
         State::from_genesis(&Genesis {
             chain_id: "mp".into(),
             genesis_time_ms: 0,
-            accounts: (1..4).map(|i| GenesisAccount { address: to_hex(key(i).public_key()), balance: 1_000_000 }).collect(),
+            accounts: (1..4)
+                .map(|i| GenesisAccount {
+                    address: to_hex(key(i).public_key()),
+                    balance: 1_000_000,
+                })
+                .collect(),
             validators: vec![GenesisValidator {
                 consensus_key: to_hex(key(100).public_key()),
                 operator: to_hex(key(1).public_key()),
@@ -171,7 +184,10 @@ mod tests {
             signer: key(seed).public_key(),
             nonce,
             fee: 1,
-            action: Action::Transfer { to: key(9).public_key(), amount: 1 },
+            action: Action::Transfer {
+                to: key(9).public_key(),
+                amount: 1,
+            },
         }
         .sign(&key(seed))
     }
@@ -183,7 +199,17 @@ mod tests {
         pool.admit(&state, tx(1, 0)).unwrap();
         pool.admit(&state, tx(1, 1)).unwrap();
         let gap = pool.admit(&state, tx(1, 3)).unwrap_err();
-        assert!(matches!(gap, AdmitError::Invalid(TxError::FutureNonce { expected: 0, got: 3, .. })), "{gap}");
+        assert!(
+            matches!(
+                gap,
+                AdmitError::Invalid(TxError::FutureNonce {
+                    expected: 0,
+                    got: 3,
+                    ..
+                })
+            ),
+            "{gap}"
+        );
         assert_eq!(pool.len(), 2);
     }
 
@@ -192,11 +218,20 @@ mod tests {
         let state = state();
         let mut pool = Mempool::default();
         pool.admit(&state, tx(2, 0)).unwrap();
-        assert!(matches!(pool.admit(&state, tx(2, 0)), Err(AdmitError::Duplicate(_))));
+        assert!(matches!(
+            pool.admit(&state, tx(2, 0)),
+            Err(AdmitError::Duplicate(_))
+        ));
         let mut forged = tx(3, 0);
         forged.signature = tx(2, 1).signature;
-        assert!(matches!(pool.admit(&state, forged), Err(AdmitError::Invalid(TxError::BadSignature { .. }))));
-        assert!(matches!(pool.admit(&state, tx(50, 0)), Err(AdmitError::Invalid(TxError::UnknownAccount { .. }))));
+        assert!(matches!(
+            pool.admit(&state, forged),
+            Err(AdmitError::Invalid(TxError::BadSignature { .. }))
+        ));
+        assert!(matches!(
+            pool.admit(&state, tx(50, 0)),
+            Err(AdmitError::Invalid(TxError::UnknownAccount { .. }))
+        ));
         assert_eq!(pool.len(), 1, "refusals leave the pool as it was");
     }
 
@@ -207,9 +242,12 @@ mod tests {
         for nonce in 0..MEMPOOL_TXS_PER_SIGNER_MAX {
             pool.admit(&state, tx(1, nonce)).unwrap();
         }
-        let full = pool.admit(&state, tx(1, MEMPOOL_TXS_PER_SIGNER_MAX)).unwrap_err();
+        let full = pool
+            .admit(&state, tx(1, MEMPOOL_TXS_PER_SIGNER_MAX))
+            .unwrap_err();
         assert!(matches!(full, AdmitError::SignerFull { .. }), "{full}");
-        pool.admit(&state, tx(2, 0)).expect("other signers still get in");
+        pool.admit(&state, tx(2, 0))
+            .expect("other signers still get in");
     }
 
     #[test]
@@ -221,7 +259,11 @@ mod tests {
         }
         pool.admit(&state, tx(2, 0)).unwrap();
         let picked = pool.candidates(10, usize::MAX);
-        let nonces: Vec<u64> = picked.iter().filter(|t| t.tx.signer == key(1).public_key()).map(|t| t.tx.nonce).collect();
+        let nonces: Vec<u64> = picked
+            .iter()
+            .filter(|t| t.tx.signer == key(1).public_key())
+            .map(|t| t.tx.nonce)
+            .collect();
         assert_eq!(nonces, vec![0, 1, 2]);
         assert_eq!(pool.candidates(2, usize::MAX).len(), 2, "count limit");
 
@@ -238,7 +280,16 @@ mod tests {
         let left: Vec<(u64, u64)> = pool
             .candidates(10, usize::MAX)
             .iter()
-            .map(|t| (if t.tx.signer == key(1).public_key() { 1 } else { 2 }, t.tx.nonce))
+            .map(|t| {
+                (
+                    if t.tx.signer == key(1).public_key() {
+                        1
+                    } else {
+                        2
+                    },
+                    t.tx.nonce,
+                )
+            })
             .collect();
         assert_eq!(left, vec![(1, 2)]);
     }
@@ -255,7 +306,10 @@ mod tests {
                 signer: key(2).public_key(),
                 nonce,
                 fee: 1,
-                action: Action::Transfer { to: key(9).public_key(), amount: 900_000 },
+                action: Action::Transfer {
+                    to: key(9).public_key(),
+                    amount: 900_000,
+                },
             }
             .sign(&key(2))
         };
@@ -267,11 +321,16 @@ mod tests {
             signer: key(2).public_key(),
             nonce: 0,
             fee: 1,
-            action: Action::Transfer { to: key(8).public_key(), amount: 500_000 },
+            action: Action::Transfer {
+                to: key(8).public_key(),
+                amount: 500_000,
+            },
         }
         .sign(&key(2));
         // Same nonce, different bytes: it is not in the pool, so only the state sees it.
-        state.execute_block(1, &key(100).public_key(), &[elsewhere], &[]).unwrap();
+        state
+            .execute_block(1, &key(100).public_key(), &[elsewhere], &[])
+            .unwrap();
         // Signer 2's next nonce is 1 now; the pooled nonce-1 tx is valid: the run survives its
         // stale head. Make the head invalid instead: spend the rest.
         let drain = Transaction {
@@ -279,10 +338,15 @@ mod tests {
             signer: key(2).public_key(),
             nonce: 1,
             fee: 1,
-            action: Action::Transfer { to: key(8).public_key(), amount: 499_998 },
+            action: Action::Transfer {
+                to: key(8).public_key(),
+                amount: 499_998,
+            },
         }
         .sign(&key(2));
-        state.execute_block(2, &key(100).public_key(), &[drain], &[]).unwrap();
+        state
+            .execute_block(2, &key(100).public_key(), &[drain], &[])
+            .unwrap();
         pool.admit(&state, costly(2)).unwrap_err();
         pool.prune(&state, &[]);
         assert_eq!(pool.len(), 1, "only signer 3's transaction is left");

@@ -26,23 +26,46 @@ pub struct RpcBackend<E: Metrics> {
 
 impl<E: Metrics> Clone for RpcBackend<E> {
     fn clone(&self) -> Self {
-        RpcBackend { node: self.node.clone(), metrics: self.metrics.clone() }
+        RpcBackend {
+            node: self.node.clone(),
+            metrics: self.metrics.clone(),
+        }
     }
 }
 
 impl<E: Metrics> RpcBackend<E> {
     pub fn new(node: NodeHandle, metrics: E) -> Self {
-        RpcBackend { node, metrics: Arc::new(metrics) }
+        RpcBackend {
+            node,
+            metrics: Arc::new(metrics),
+        }
     }
 
     async fn block(&self, height: u64) -> Option<Arc<Block>> {
-        if let Some(block) = self.node.chain.lock().expect("chain lock").recent_block(height) {
+        if let Some(block) = self
+            .node
+            .chain
+            .lock()
+            .expect("chain lock")
+            .recent_block(height)
+        {
             return Some(block);
         }
-        if height > self.node.chain.lock().expect("chain lock").finalized_height() {
+        if height
+            > self
+                .node
+                .chain
+                .lock()
+                .expect("chain lock")
+                .finalized_height()
+        {
             return None;
         }
-        self.node.marshal.get_block(Height::new(height)).await.map(|b| b.inner_shared())
+        self.node
+            .marshal
+            .get_block(Height::new(height))
+            .await
+            .map(|b| b.inner_shared())
     }
 }
 
@@ -74,11 +97,21 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
 
     async fn block_by_hash(&self, hash: String) -> Result<Option<Block>, RpcError> {
         let digest = parse_digest(&hash).map_err(|e| bad("hash", e))?;
-        let height = self.node.chain.lock().expect("chain lock").height_of(&digest);
+        let height = self
+            .node
+            .chain
+            .lock()
+            .expect("chain lock")
+            .height_of(&digest);
         if let Some(height) = height {
             return self.block_by_height(height).await;
         }
-        Ok(self.node.marshal.get_block(&digest).await.map(|b| b.inner().clone()))
+        Ok(self
+            .node
+            .marshal
+            .get_block(&digest)
+            .await
+            .map(|b| b.inner().clone()))
     }
 
     async fn submit_tx(&self, tx: Vec<u8>) -> Result<String, RpcError> {
@@ -103,10 +136,9 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
             return Ok(None);
         };
         let r = found.receipt;
-        let block = self
-            .block(r.height)
-            .await
-            .ok_or_else(|| RpcError::internal(format!("block {} of a receipt is missing", r.height)))?;
+        let block = self.block(r.height).await.ok_or_else(|| {
+            RpcError::internal(format!("block {} of a receipt is missing", r.height))
+        })?;
         let tx = block
             .txs
             .get(r.index as usize)
@@ -127,7 +159,13 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
 
     async fn tx_pending(&self, hash: String) -> Result<bool, RpcError> {
         let digest = parse_digest(&hash).map_err(|e| bad("hash", e))?;
-        Ok(self.node.chain.lock().expect("chain lock").mempool.contains(&digest))
+        Ok(self
+            .node
+            .chain
+            .lock()
+            .expect("chain lock")
+            .mempool
+            .contains(&digest))
     }
 
     async fn account(&self, address: String) -> Result<AccountView, RpcError> {
@@ -145,13 +183,20 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
             .iter()
             .filter_map(|v| {
                 let amount = state.delegation(&key, &v.consensus_key);
-                (amount > 0).then(|| DelegationView { validator: to_hex(&v.consensus_key), amount })
+                (amount > 0).then(|| DelegationView {
+                    validator: to_hex(&v.consensus_key),
+                    amount,
+                })
             })
             .collect();
         view.unbonding = state
             .unbondings_of(&key)
             .into_iter()
-            .map(|u| UnbondingView { validator: to_hex(&u.validator), amount: u.amount, matures_at: u.matures_at })
+            .map(|u| UnbondingView {
+                validator: to_hex(&u.validator),
+                amount: u.amount,
+                matures_at: u.matures_at,
+            })
             .collect();
         Ok(view)
     }
@@ -165,7 +210,11 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
 
     async fn tasks(&self) -> Result<Vec<cairn_rpc::task_api::TaskView>, RpcError> {
         let state = self.node.chain.lock().expect("chain lock").finalized();
-        Ok(state.tasks().iter().map(crate::task_views::task_view).collect())
+        Ok(state
+            .tasks()
+            .iter()
+            .map(crate::task_views::task_view)
+            .collect())
     }
 
     async fn task_rounds(
@@ -186,12 +235,19 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
         let mut key = [0u8; 32];
         hex::decode_to_slice(&id, &mut key).map_err(RpcError::internal)?;
         let state = self.node.chain.lock().expect("chain lock").finalized();
-        Ok(state.model(&key).as_ref().map(crate::infer_views::model_view))
+        Ok(state
+            .model(&key)
+            .as_ref()
+            .map(crate::infer_views::model_view))
     }
 
     async fn models(&self) -> Result<Vec<cairn_rpc::infer_api::ModelView>, RpcError> {
         let state = self.node.chain.lock().expect("chain lock").finalized();
-        Ok(state.models().iter().map(|(_, m)| crate::infer_views::model_view(m)).collect())
+        Ok(state
+            .models()
+            .iter()
+            .map(|(_, m)| crate::infer_views::model_view(m))
+            .collect())
     }
 
     async fn inference(
@@ -199,7 +255,10 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
         id: u64,
     ) -> Result<Option<cairn_rpc::infer_api::InferenceView>, RpcError> {
         let state = self.node.chain.lock().expect("chain lock").finalized();
-        Ok(state.inference(id).as_ref().map(crate::infer_views::inference_view))
+        Ok(state
+            .inference(id)
+            .as_ref()
+            .map(crate::infer_views::inference_view))
     }
 
     async fn inferences(
@@ -238,7 +297,10 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
         let key = parse_public_key(&address).map_err(|e| bad("address", e))?;
         let state = self.node.chain.lock().expect("chain lock").finalized();
         let proof = state.prove_account(&key).ok_or_else(|| {
-            RpcError::not_found(format!("account {} (it holds no state to prove)", to_hex(&key)))
+            RpcError::not_found(format!(
+                "account {} (it holds no state to prove)",
+                to_hex(&key)
+            ))
         })?;
         Ok(AccountProofView {
             address: to_hex(&key),
@@ -258,21 +320,36 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
 
     // --- Blobs ---
 
-    async fn put_blob(&self, bytes: Vec<u8>, expected: Option<String>) -> Result<BlobInfo, RpcError> {
+    async fn put_blob(
+        &self,
+        bytes: Vec<u8>,
+        expected: Option<String>,
+    ) -> Result<BlobInfo, RpcError> {
         let size = bytes.len() as u64;
         let id = match expected {
             Some(expected) => {
                 let expected = parse_blob_id(&expected)?;
-                self.node.blobs.put_expected(expected, bytes).await.map(|()| expected)
+                self.node
+                    .blobs
+                    .put_expected(expected, bytes)
+                    .await
+                    .map(|()| expected)
             }
             None => self.node.blobs.put(bytes).await,
         }
         .map_err(blob_error)?;
-        Ok(BlobInfo { id: id.to_hex(), size })
+        Ok(BlobInfo {
+            id: id.to_hex(),
+            size,
+        })
     }
 
     async fn get_blob(&self, id: String) -> Result<Option<Vec<u8>>, RpcError> {
-        self.node.blobs.get_or_fetch(parse_blob_id(&id)?).await.map_err(blob_error)
+        self.node
+            .blobs
+            .get_or_fetch(parse_blob_id(&id)?)
+            .await
+            .map_err(blob_error)
     }
 
     async fn has_blob(&self, id: String) -> Result<bool, RpcError> {
@@ -283,17 +360,21 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
 // --- Blobs ---
 
 fn parse_blob_id(id: &str) -> Result<BlobId, RpcError> {
-    id.parse().map_err(|e| bad("id", format!("is not a blob id: {e}")))
+    id.parse()
+        .map_err(|e| bad("id", format!("is not a blob id: {e}")))
 }
 
 /// A blob store refusal as the RPC error a client can act on; faults are internal errors.
 fn blob_error(err: BlobError) -> RpcError {
     match err {
-        BlobError::HashMismatch { expected, got } => {
-            RpcError::BlobHashMismatch { expected: expected.to_hex(), got: got.to_hex() }
-        }
+        BlobError::HashMismatch { expected, got } => RpcError::BlobHashMismatch {
+            expected: expected.to_hex(),
+            got: got.to_hex(),
+        },
         BlobError::TooLarge { size, max } => RpcError::BlobTooLarge { size, max },
-        err @ BlobError::StoreFull { .. } => RpcError::BlobStoreFull { reason: err.to_string() },
+        err @ BlobError::StoreFull { .. } => RpcError::BlobStoreFull {
+            reason: err.to_string(),
+        },
         err => RpcError::internal(err),
     }
 }

@@ -3,20 +3,23 @@
 
 use crate::{
     config::{NodeConfig, read_key_file},
-    engine::{self, CHANNEL_RATE_PER_SECOND, Channels, EngineConfig, NodeHandle, P2P_MESSAGE_SIZE_MAX_BYTES, P2P_NAMESPACE, channel},
+    engine::{
+        self, CHANNEL_RATE_PER_SECOND, Channels, EngineConfig, NodeHandle,
+        P2P_MESSAGE_SIZE_MAX_BYTES, P2P_NAMESPACE, channel,
+    },
     rpc::RpcBackend,
 };
 use cairn_types::{Genesis, parse_public_key};
 use commonware_cryptography::{ChaCha20Poly1305, Signer};
+use commonware_p2p::authenticated::discovery;
+use commonware_runtime::{Quota, Runner, Spawner, Supervisor as _, tokio as cw_tokio};
 use commonware_stream::{
     cups::{self, Cups},
     sake::{self, Sake},
 };
-use std::time::Duration;
-use commonware_p2p::authenticated::discovery;
-use commonware_runtime::{Quota, Runner, Spawner, Supervisor as _, tokio as cw_tokio};
 use commonware_utils::{NZU32, NZUsize};
 use std::net::SocketAddr;
+use std::time::Duration;
 use tracing::{error, info, warn};
 
 /// Errors that stop a node from starting.
@@ -48,8 +51,10 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
     }
     let mut bootstrappers = Vec::new();
     for b in &config.bootstrappers {
-        let key = parse_public_key(&b.public_key)
-            .map_err(|reason| StartError::Bootstrapper { key: b.public_key.clone(), reason })?;
+        let key = parse_public_key(&b.public_key).map_err(|reason| StartError::Bootstrapper {
+            key: b.public_key.clone(),
+            reason,
+        })?;
         if key != me {
             bootstrappers.push((key, b.address.into()));
         }
@@ -101,11 +106,21 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
             blocks: network.register(channel::BLOCKS, quota),
             backfill: network.register(channel::BACKFILL, quota),
             txs: network.register(channel::TXS, quota),
-            blobs: network.register(channel::BLOBS, Quota::per_second(NZU32!(crate::blobs::BLOB_CHANNEL_RATE_PER_SECOND))),
+            blobs: network.register(
+                channel::BLOBS,
+                Quota::per_second(NZU32!(crate::blobs::BLOB_CHANNEL_RATE_PER_SECOND)),
+            ),
         };
         network.start();
         let engine_config = EngineConfig::new(signer, genesis, "cairn".to_string(), blob_store);
-        let handle = engine::start(context.child("node"), engine_config, oracle.clone(), oracle, channels).await;
+        let handle = engine::start(
+            context.child("node"),
+            engine_config,
+            oracle.clone(),
+            oracle,
+            channels,
+        )
+        .await;
 
         let listener = match tokio::net::TcpListener::bind(config.rpc_listen).await {
             Ok(listener) => listener,
@@ -114,7 +129,9 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
                 return 1;
             }
         };
-        let rpc_addr = listener.local_addr().expect("bound listener has an address");
+        let rpc_addr = listener
+            .local_addr()
+            .expect("bound listener has an address");
         let backend = RpcBackend::new(handle.clone(), context.child("rpc"));
         let router = cairn_rpc::server::router(backend);
         tokio::spawn(async move {
@@ -128,7 +145,9 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
 
         shutdown_signal().await;
         info!("shutting down");
-        let _ = context.stop(0, Some(std::time::Duration::from_secs(5))).await;
+        let _ = context
+            .stop(0, Some(std::time::Duration::from_secs(5)))
+            .await;
         0
     });
     Ok(code)
@@ -143,15 +162,29 @@ fn spawn_blob_pruner(handle: NodeHandle) {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(BLOB_PRUNE_INTERVAL).await;
-            let referenced = handle.chain.lock().expect("chain lock").finalized().referenced_blobs();
+            let referenced = handle
+                .chain
+                .lock()
+                .expect("chain lock")
+                .finalized()
+                .referenced_blobs();
             let store = handle.blobs.store().clone();
             let pruned = tokio::task::spawn_blocking(move || {
-                prune_unreferenced(&store, &referenced, BLOB_PRUNE_GRACE, std::time::SystemTime::now())
+                prune_unreferenced(
+                    &store,
+                    &referenced,
+                    BLOB_PRUNE_GRACE,
+                    std::time::SystemTime::now(),
+                )
             })
             .await;
             match pruned {
                 Ok(Ok(report)) if !report.removed.is_empty() => {
-                    info!(blobs = report.removed.len(), bytes = report.bytes_freed, "pruned unreferenced blobs")
+                    info!(
+                        blobs = report.removed.len(),
+                        bytes = report.bytes_freed,
+                        "pruned unreferenced blobs"
+                    )
                 }
                 Ok(Ok(_)) => {}
                 Ok(Err(err)) => warn!(%err, "blob pruning failed"),
@@ -174,4 +207,3 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = tokio::signal::ctrl_c().await;
 }
-

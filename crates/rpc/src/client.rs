@@ -201,12 +201,18 @@ impl RpcClient {
     }
 
     /// Inference requests from id `from` on (one page).
-    pub fn inferences(&self, from: u64) -> Result<Vec<crate::infer_api::InferenceView>, ClientError> {
+    pub fn inferences(
+        &self,
+        from: u64,
+    ) -> Result<Vec<crate::infer_api::InferenceView>, ClientError> {
         self.call("cairn_getInferences", json!([from]))
     }
 
     /// The scored rounds of task `id`.
-    pub fn task_rounds(&self, id: u64) -> Result<Vec<crate::task_api::RoundRecordView>, ClientError> {
+    pub fn task_rounds(
+        &self,
+        id: u64,
+    ) -> Result<Vec<crate::task_api::RoundRecordView>, ClientError> {
         self.call("cairn_getTaskRounds", json!([id]))
     }
 

@@ -207,7 +207,8 @@ impl State {
 pub fn next_epoch_after(height: u64, epoch_length: u64) -> Option<u64> {
     // epoch_length >= 2: checked by genesis validation and snapshot decoding.
     let next = height.checked_add(1)?;
-    next.is_multiple_of(epoch_length.max(1)).then(|| next / epoch_length.max(1))
+    next.is_multiple_of(epoch_length.max(1))
+        .then(|| next / epoch_length.max(1))
 }
 
 /// The epoch whose validator set the state holds after block `height`: the epoch of the next

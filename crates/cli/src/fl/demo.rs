@@ -508,6 +508,8 @@ fn summary(
         home.display(),
         task.id
     );
-    println!("  (see README, \"Verified inference\", for cairn serve, cairn watch and cairn infer)");
+    println!(
+        "  (see README, \"Verified inference\", for cairn serve, cairn watch and cairn infer)"
+    );
     println!("(this run's node answered at {url})");
 }

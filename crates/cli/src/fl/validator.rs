@@ -192,7 +192,10 @@ fn score(
         .map(|s| match me.client.get_blob(&s.update) {
             Ok(bytes) => bytes,
             Err(e) => {
-                log(&format!("round {}: update {} unavailable, scored as invalid: {e:#}", round.index, s.update));
+                log(&format!(
+                    "round {}: update {} unavailable, scored as invalid: {e:#}",
+                    round.index, s.update
+                ));
                 Vec::new()
             }
         })
@@ -211,7 +214,12 @@ fn score(
     let verdicts = cairn_fl::score_updates(&spec, &global, &updates, &cfg.validation, &config);
     for (s, v) in round.submissions.iter().zip(&verdicts) {
         if v.score() == 0 {
-            log(&format!("round {}: update {} from {} scores 0: {v:?}", round.index, &s.update[..12], &s.trainer[..12]));
+            log(&format!(
+                "round {}: update {} from {} scores 0: {v:?}",
+                round.index,
+                &s.update[..12],
+                &s.trainer[..12]
+            ));
         }
     }
     Ok(verdicts.iter().map(|v| v.score()).collect())

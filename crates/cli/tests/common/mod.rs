@@ -12,7 +12,11 @@ use std::time::{Duration, Instant};
 pub const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub struct Node {
@@ -25,7 +29,12 @@ impl Node {
         let child = Command::new(CAIRN)
             .args(["node", "--dev", "--home"])
             .arg(home)
-            .args(["--rpc-listen", &format!("127.0.0.1:{rpc}"), "--p2p-listen", &format!("127.0.0.1:{p2p}")])
+            .args([
+                "--rpc-listen",
+                &format!("127.0.0.1:{rpc}"),
+                "--p2p-listen",
+                &format!("127.0.0.1:{p2p}"),
+            ])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -35,7 +44,11 @@ impl Node {
 
     /// Ctrl-C; the node must exit by itself, successfully, within 15 s.
     pub fn interrupt(mut self) {
-        Command::new("kill").arg("-INT").arg(self.child.id().to_string()).status().unwrap();
+        Command::new("kill")
+            .arg("-INT")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
@@ -100,7 +113,10 @@ impl Cli {
                     return height;
                 }
             }
-            assert!(Instant::now() < deadline, "node never reached height {at_least}");
+            assert!(
+                Instant::now() < deadline,
+                "node never reached height {at_least}"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -136,7 +152,11 @@ impl Daemon {
                 assert!(status.success(), "daemon exited with {status}: {err}");
                 return;
             }
-            assert!(Instant::now() < deadline, "daemon did not finish: {}", std::fs::read_to_string(log).unwrap_or_default());
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not finish: {}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -148,4 +168,3 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
-

@@ -53,7 +53,10 @@ mod tests {
         let now = SystemTime::now();
         let old = now - Duration::from_secs(3_600);
         for id in [checkpoint, rejected] {
-            let file = std::fs::File::options().write(true).open(store.blob_path(id)).unwrap();
+            let file = std::fs::File::options()
+                .write(true)
+                .open(store.blob_path(id))
+                .unwrap();
             file.set_modified(old).unwrap();
         }
         let referenced = [*checkpoint.as_bytes()];

@@ -23,7 +23,9 @@ pub const SET_CHANGE_STALL_BOUND: Duration = Duration::from_secs(10);
 
 fn runner(seed: u64) -> deterministic::Runner {
     deterministic::Runner::new(
-        deterministic::Config::new().with_seed(seed + seed_offset()).with_timeout(Some(Duration::from_secs(3_600))),
+        deterministic::Config::new()
+            .with_seed(seed + seed_offset())
+            .with_timeout(Some(Duration::from_secs(3_600))),
     )
 }
 
@@ -34,15 +36,33 @@ fn short_epochs(validators: usize, accounts: usize) -> Genesis {
 }
 
 fn signed(from: &PrivateKey, nonce: u64, action: Action) -> cairn_types::SignedTx {
-    Transaction { chain_id: CHAIN_ID.into(), signer: from.public_key(), nonce, fee: 1, action }.sign(from)
+    Transaction {
+        chain_id: CHAIN_ID.into(),
+        signer: from.public_key(),
+        nonce,
+        fee: 1,
+        action,
+    }
+    .sign(from)
 }
 
 fn active_keys(node: &NodeHandle) -> Vec<cairn_types::PublicKey> {
-    node.chain.lock().unwrap().finalized().active_validator_set().into_iter().map(|(k, _)| k).collect()
+    node.chain
+        .lock()
+        .unwrap()
+        .finalized()
+        .active_validator_set()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect()
 }
 
 /// Watches `node`'s finalized height every 10 ms and records the longest time without progress.
-fn watch_stalls(context: &deterministic::Context, node: NodeHandle, stop: Arc<AtomicBool>) -> Arc<Mutex<Duration>> {
+fn watch_stalls(
+    context: &deterministic::Context,
+    node: NodeHandle,
+    stop: Arc<AtomicBool>,
+) -> Arc<Mutex<Duration>> {
     let longest = Arc::new(Mutex::new(Duration::ZERO));
     let record = longest.clone();
     context.child("stall_watch").spawn(move |ctx| async move {
@@ -63,7 +83,11 @@ fn watch_stalls(context: &deterministic::Context, node: NodeHandle, stop: Arc<At
 }
 
 /// Transfers from accounts 5..8, a few every 100 ms, round-robin over `nodes`, until `stop`.
-fn load(context: &deterministic::Context, nodes: Vec<NodeHandle>, stop: Arc<AtomicBool>) -> Arc<Mutex<u64>> {
+fn load(
+    context: &deterministic::Context,
+    nodes: Vec<NodeHandle>,
+    stop: Arc<AtomicBool>,
+) -> Arc<Mutex<u64>> {
     let sent = Arc::new(Mutex::new(0u64));
     let count = sent.clone();
     context.child("load").spawn(move |ctx| async move {
@@ -72,7 +96,13 @@ fn load(context: &deterministic::Context, nodes: Vec<NodeHandle>, stop: Arc<Atom
         while !stop.load(Ordering::Relaxed) {
             for (i, s) in (5..8).enumerate() {
                 let node = &nodes[(nonce as usize + i) % nodes.len()];
-                if node.chain.lock().unwrap().submit(transfer(&account_key(s), nonce, &recipient, 1)).is_ok() {
+                if node
+                    .chain
+                    .lock()
+                    .unwrap()
+                    .submit(transfer(&account_key(s), nonce, &recipient, 1))
+                    .is_ok()
+                {
                     *count.lock().unwrap() += 1;
                 }
             }
@@ -158,7 +188,13 @@ fn a_validator_down_for_several_epochs_catches_up_across_the_boundaries() {
     runner(37).start(|context| async move {
         let genesis = short_epochs(4, 6);
         let net = Net::start_with(&context, genesis.clone(), 4, lan(), 4).await;
-        let Net { oracle, keys, nodes, mut tasks, .. } = net;
+        let Net {
+            oracle,
+            keys,
+            nodes,
+            mut tasks,
+            ..
+        } = net;
         let refs: Vec<_> = nodes.iter().collect();
         wait_for_height(&context, &refs, 5, SIM_LIMIT).await;
 
@@ -168,19 +204,35 @@ fn a_validator_down_for_several_epochs_catches_up_across_the_boundaries() {
         let stopped_at = height(&nodes[3]);
         let live: Vec<_> = nodes[..3].iter().collect();
         // Three epoch boundaries pass while it is down.
-        wait_for_height(&context, &live, stopped_at + 3 * EPOCH_BLOCKS + 2, SIM_LIMIT).await;
+        wait_for_height(
+            &context,
+            &live,
+            stopped_at + 3 * EPOCH_BLOCKS + 2,
+            SIM_LIMIT,
+        )
+        .await;
 
-        let (_task, restarted) = start_validator(&context, &oracle, keys[3].clone(), genesis, 1).await;
+        let (_task, restarted) =
+            start_validator(&context, &oracle, keys[3].clone(), genesis, 1).await;
         let target = height(&nodes[0]) + 3;
-        let all: Vec<_> = nodes[..3].iter().chain(std::iter::once(&restarted)).collect();
+        let all: Vec<_> = nodes[..3]
+            .iter()
+            .chain(std::iter::once(&restarted))
+            .collect();
         wait_for_height(&context, &all, target, SIM_LIMIT).await;
-        assert_eq!(chain_summary(&restarted, target).await, chain_summary(&nodes[0], target).await);
+        assert_eq!(
+            chain_summary(&restarted, target).await,
+            chain_summary(&nodes[0], target).await
+        );
         // It votes again in the current epoch: with validator 0 crashed too, the other two
         // need its vote for every block.
         tasks.remove(0).abort();
         let quorum = [&nodes[1], &nodes[2], &restarted];
         let further = target + EPOCH_BLOCKS + 2;
         wait_for_height(&context, &quorum, further, SIM_LIMIT).await;
-        assert_eq!(chain_summary(&restarted, further).await, chain_summary(&nodes[1], further).await);
+        assert_eq!(
+            chain_summary(&restarted, further).await,
+            chain_summary(&nodes[1], further).await
+        );
     });
 }

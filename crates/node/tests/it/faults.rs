@@ -3,7 +3,10 @@
 //! finalized blocks at one height) is checked throughout; liveness resumes within stated bounds.
 
 use crate::sim::*;
-use cairn_node::{Scheme, engine::{NodeHandle, channel}};
+use cairn_node::{
+    Scheme,
+    engine::{NodeHandle, channel},
+};
 use commonware_consensus::{
     simplex::{elector::RoundRobin, mocks},
     types::Epoch,
@@ -20,7 +23,9 @@ pub const HEAL_LIVENESS_BOUND: Duration = Duration::from_secs(30);
 
 fn runner(seed: u64) -> deterministic::Runner {
     deterministic::Runner::new(
-        deterministic::Config::new().with_seed(seed + seed_offset()).with_timeout(Some(Duration::from_secs(3_600))),
+        deterministic::Config::new()
+            .with_seed(seed + seed_offset())
+            .with_timeout(Some(Duration::from_secs(3_600))),
     )
 }
 
@@ -32,7 +37,11 @@ async fn assert_safety(nodes: &[&NodeHandle]) {
     }
     let reference = chain_summary(nodes[0], common).await;
     for node in &nodes[1..] {
-        assert_eq!(chain_summary(node, common).await, reference, "safety violated");
+        assert_eq!(
+            chain_summary(node, common).await,
+            reference,
+            "safety violated"
+        );
     }
 }
 
@@ -40,7 +49,11 @@ async fn assert_safety(nodes: &[&NodeHandle]) {
 fn lossy_jittery_links_keep_safety_and_finalize() {
     runner(21).start(|context| async move {
         // 50 ms one-way latency with 20 ms jitter and 10 % of messages dropped.
-        let link = Link { latency: Duration::from_millis(50), jitter: Duration::from_millis(20), success_rate: probability!(0.9) };
+        let link = Link {
+            latency: Duration::from_millis(50),
+            jitter: Duration::from_millis(20),
+            success_rate: probability!(0.9),
+        };
         let net = Net::start(&context, 4, 6, link, 4).await;
         let nodes = &net.nodes;
         // One sender's nonce run goes to one node (as a wallet would); gossip carries it on.
@@ -49,13 +62,25 @@ fn lossy_jittery_links_keep_safety_and_finalize() {
                 .chain
                 .lock()
                 .unwrap()
-                .submit(transfer(&account_key(4), nonce, &account_key(5).public_key(), 3))
+                .submit(transfer(
+                    &account_key(4),
+                    nonce,
+                    &account_key(5).public_key(),
+                    3,
+                ))
                 .unwrap();
         }
         let refs: Vec<_> = nodes.iter().collect();
         wait_for_height(&context, &refs, 25, Duration::from_secs(600)).await;
         assert_safety(&refs).await;
-        let balance = nodes[0].chain.lock().unwrap().finalized().account(&account_key(5).public_key()).unwrap().balance;
+        let balance = nodes[0]
+            .chain
+            .lock()
+            .unwrap()
+            .finalized()
+            .account(&account_key(5).public_key())
+            .unwrap()
+            .balance;
         assert_eq!(balance, FUNDED + 30, "transfers finalize despite loss");
     });
 }
@@ -81,7 +106,10 @@ fn partition_two_two_halts_safely_then_heals_within_bound() {
         let during: Vec<u64> = nodes.iter().map(height).collect();
         // At most the blocks already certified before the split can still finalize.
         for (b, d) in before.iter().zip(&during) {
-            assert!(d - b <= 2, "a minority side finalized new blocks: {before:?} -> {during:?}");
+            assert!(
+                d - b <= 2,
+                "a minority side finalized new blocks: {before:?} -> {during:?}"
+            );
         }
         assert_safety(&refs).await;
 
@@ -104,9 +132,19 @@ fn honest_validators_finalize_despite_a_nuller() {
         let net = Net::start(&context, 4, 4, lan(), 3).await;
         let (keys, nodes) = (&net.keys, &net.nodes);
         let scheme = net.scheme(3);
-        let votes = epoch_zero_channel(&context, &net.oracle, &keys[3].public_key(), channel::VOTES, Quota::per_second(NZU32!(10_000))).await;
-        mocks::nuller::Nuller::<_, Scheme, Sha256>::new(context.child("nuller"), mocks::nuller::Config { scheme })
-            .start(votes);
+        let votes = epoch_zero_channel(
+            &context,
+            &net.oracle,
+            &keys[3].public_key(),
+            channel::VOTES,
+            Quota::per_second(NZU32!(10_000)),
+        )
+        .await;
+        mocks::nuller::Nuller::<_, Scheme, Sha256>::new(
+            context.child("nuller"),
+            mocks::nuller::Config { scheme },
+        )
+        .start(votes);
         let refs: Vec<_> = nodes.iter().collect();
         wait_for_height(&context, &refs, 20, Duration::from_secs(600)).await;
         assert_safety(&refs).await;
@@ -123,20 +161,26 @@ fn honest_validators_finalize_despite_an_equivocating_leader() {
         let quota = Quota::per_second(NZU32!(10_000));
         let me = keys[3].public_key();
         let votes = epoch_zero_channel(&context, &net.oracle, &me, channel::VOTES, quota).await;
-        let certificates = epoch_zero_channel(&context, &net.oracle, &me, channel::CERTIFICATES, quota).await;
+        let certificates =
+            epoch_zero_channel(&context, &net.oracle, &me, channel::CERTIFICATES, quota).await;
         let cfg = mocks::equivocator::Config::<_, _, Sha256> {
             scheme,
             elector: RoundRobin::<Sha256>::default(),
             epoch: Epoch::zero(),
             relay: Arc::new(mocks::relay::Relay::new()),
         };
-        mocks::equivocator::Equivocator::new(context.child("equivocator"), cfg).start(votes, certificates);
+        mocks::equivocator::Equivocator::new(context.child("equivocator"), cfg)
+            .start(votes, certificates);
         let refs: Vec<_> = nodes.iter().collect();
         wait_for_height(&context, &refs, 20, Duration::from_secs(600)).await;
         assert_safety(&refs).await;
         // If its conflicting votes were seen, it was punished once and jailed, never twice.
         let state = nodes[0].chain.lock().unwrap().finalized();
-        let slashes = state.slashes().into_iter().filter(|s| s.offender == keys[3].public_key()).count();
+        let slashes = state
+            .slashes()
+            .into_iter()
+            .filter(|s| s.offender == keys[3].public_key())
+            .count();
         assert!(slashes <= 1, "slashed {slashes} times");
     });
 }

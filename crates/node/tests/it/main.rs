@@ -19,13 +19,18 @@ const SIM_LIMIT: Duration = Duration::from_secs(600);
 
 fn runner(seed: u64) -> deterministic::Runner {
     deterministic::Runner::new(
-        deterministic::Config::new().with_seed(seed + seed_offset()).with_timeout(Some(Duration::from_secs(3_600))),
+        deterministic::Config::new()
+            .with_seed(seed + seed_offset())
+            .with_timeout(Some(Duration::from_secs(3_600))),
     )
 }
 
 /// 4 validators, transfers flowing, until every node has finalized `blocks`; returns node 0's
 /// (height, block hash, state root) list and the final balances of the recipients.
-fn four_validators_with_transfers(seed: u64, blocks: u64) -> (Vec<(u64, String, String)>, Vec<u64>) {
+fn four_validators_with_transfers(
+    seed: u64,
+    blocks: u64,
+) -> (Vec<(u64, String, String)>, Vec<u64>) {
     runner(seed).start(|context| async move {
         let n = 4;
         let net = Net::start(&context, n, 9, lan(), n).await;
@@ -37,7 +42,11 @@ fn four_validators_with_transfers(seed: u64, blocks: u64) -> (Vec<(u64, String, 
             for s in 4..8 {
                 let tx = transfer(&account_key(s), round, &recipient, 10 + s as u64);
                 let node = &nodes[(round as usize + s) % n];
-                node.chain.lock().unwrap().submit(tx).expect("valid transfer admitted");
+                node.chain
+                    .lock()
+                    .unwrap()
+                    .submit(tx)
+                    .expect("valid transfer admitted");
             }
             context.sleep(Duration::from_millis(150)).await;
         }
@@ -47,20 +56,36 @@ fn four_validators_with_transfers(seed: u64, blocks: u64) -> (Vec<(u64, String, 
         // ones may still be in flight when the height target is reached).
         let sent: u64 = (4..8u64).map(|s| 20 * (10 + s)).sum();
         let balance_of = |n: &cairn_node::engine::NodeHandle| {
-            n.chain.lock().unwrap().finalized().account(&recipient).unwrap().balance
+            n.chain
+                .lock()
+                .unwrap()
+                .finalized()
+                .account(&recipient)
+                .unwrap()
+                .balance
         };
         let start = context.current();
         while nodes.iter().any(|n| balance_of(n) < FUNDED + sent) {
-            assert!(context.current().duration_since(start).unwrap() < SIM_LIMIT, "transfers never all finalized");
+            assert!(
+                context.current().duration_since(start).unwrap() < SIM_LIMIT,
+                "transfers never all finalized"
+            );
             context.sleep(Duration::from_millis(50)).await;
         }
         let balances: Vec<u64> = nodes.iter().map(balance_of).collect();
-        assert!(balances.iter().all(|b| *b == FUNDED + sent), "every transfer finalized exactly once: {balances:?}");
+        assert!(
+            balances.iter().all(|b| *b == FUNDED + sent),
+            "every transfer finalized exactly once: {balances:?}"
+        );
 
         // Every node finalized the same blocks with the same state roots.
         let reference = chain_summary(&nodes[0], blocks).await;
         for node in &nodes[1..] {
-            assert_eq!(chain_summary(node, blocks).await, reference, "nodes disagree");
+            assert_eq!(
+                chain_summary(node, blocks).await,
+                reference,
+                "nodes disagree"
+            );
         }
         (reference, balances)
     })
@@ -76,13 +101,23 @@ fn four_validators_finalize_fifty_blocks_and_agree_on_every_root() {
 fn same_seed_replays_the_same_chain() {
     let a = four_validators_with_transfers(42, 20);
     let b = four_validators_with_transfers(42, 20);
-    assert_eq!(a, b, "same seed must give the same blocks, roots and balances");
+    assert_eq!(
+        a, b,
+        "same seed must give the same blocks, roots and balances"
+    );
 }
 
 #[test]
 fn crashed_validator_restarts_and_catches_up_with_equal_root() {
     runner(3).start(|context| async move {
-        let Net { oracle, keys, genesis, nodes, mut tasks, .. } = Net::start(&context, 4, 6, lan(), 4).await;
+        let Net {
+            oracle,
+            keys,
+            genesis,
+            nodes,
+            mut tasks,
+            ..
+        } = Net::start(&context, 4, 6, lan(), 4).await;
         let refs: Vec<_> = nodes.iter().collect();
         wait_for_height(&context, &refs, 10, SIM_LIMIT).await;
 
@@ -99,14 +134,30 @@ fn crashed_validator_restarts_and_catches_up_with_equal_root() {
         wait_for_height(&context, &live, stopped_at + 30, SIM_LIMIT).await;
 
         // Restart from its storage: it resumes at its persisted height and catches up.
-        let (_task, restarted) = start_validator(&context, &oracle, keys[3].clone(), genesis.clone(), 1).await;
-        assert!(height(&restarted) >= stopped_at.saturating_sub(1), "restart lost persisted progress");
+        let (_task, restarted) =
+            start_validator(&context, &oracle, keys[3].clone(), genesis.clone(), 1).await;
+        assert!(
+            height(&restarted) >= stopped_at.saturating_sub(1),
+            "restart lost persisted progress"
+        );
         let target = height(&nodes[0]) + 5;
-        let all: Vec<_> = nodes[..3].iter().chain(std::iter::once(&restarted)).collect();
+        let all: Vec<_> = nodes[..3]
+            .iter()
+            .chain(std::iter::once(&restarted))
+            .collect();
         wait_for_height(&context, &all, target, SIM_LIMIT).await;
-        assert_eq!(chain_summary(&restarted, target).await, chain_summary(&nodes[0], target).await);
+        assert_eq!(
+            chain_summary(&restarted, target).await,
+            chain_summary(&nodes[0], target).await
+        );
         let balance = |n: &cairn_node::engine::NodeHandle| {
-            n.chain.lock().unwrap().finalized().account(&account_key(5).public_key()).unwrap().balance
+            n.chain
+                .lock()
+                .unwrap()
+                .finalized()
+                .account(&account_key(5).public_key())
+                .unwrap()
+                .balance
         };
         assert_eq!(balance(&restarted), FUNDED + 70);
     });
@@ -122,33 +173,64 @@ fn equivocating_validator_is_slashed_on_chain() {
         let byzantine = net.keys[3].clone();
         let scheme = net.scheme(3);
         let quota = Quota::per_second(NZU32!(10_000));
-        let votes = epoch_zero_channel(&context, &net.oracle, &byzantine.public_key(), cairn_node::engine::channel::VOTES, quota).await;
-        conflicter::Conflicter::<_, Scheme, Sha256>::new(context.child("byzantine"), conflicter::Config { scheme })
-            .start(votes);
+        let votes = epoch_zero_channel(
+            &context,
+            &net.oracle,
+            &byzantine.public_key(),
+            cairn_node::engine::channel::VOTES,
+            quota,
+        )
+        .await;
+        conflicter::Conflicter::<_, Scheme, Sha256>::new(
+            context.child("byzantine"),
+            conflicter::Config { scheme },
+        )
+        .start(votes);
 
         let offender = byzantine.public_key();
         let start = context.current();
         loop {
             let slashed = nodes.iter().all(|node| {
                 let state = node.chain.lock().unwrap().finalized();
-                state.validator(&offender).is_some_and(|v| v.jailed && v.slashed_total > 0)
+                state
+                    .validator(&offender)
+                    .is_some_and(|v| v.jailed && v.slashed_total > 0)
             });
             if slashed {
                 break;
             }
-            assert!(context.current().duration_since(start).unwrap() < SIM_LIMIT, "offender never slashed");
+            assert!(
+                context.current().duration_since(start).unwrap() < SIM_LIMIT,
+                "offender never slashed"
+            );
             context.sleep(Duration::from_millis(100)).await;
         }
         // Honest validators keep finalizing and agree on the slash.
         let refs: Vec<_> = nodes.iter().collect();
         let target = height(&nodes[0]) + 5;
         wait_for_height(&context, &refs, target, SIM_LIMIT).await;
-        assert_eq!(chain_summary(&nodes[1], target).await, chain_summary(&nodes[0], target).await);
+        assert_eq!(
+            chain_summary(&nodes[1], target).await,
+            chain_summary(&nodes[0], target).await
+        );
         let state = nodes[0].chain.lock().unwrap().finalized();
         let validator = state.validator(&offender).unwrap();
-        let slashes: Vec<_> = state.slashes().into_iter().filter(|s| s.offender == offender).collect();
-        assert_eq!(slashes.len(), 1, "one equivocating validator is slashed once (then jailed)");
+        let slashes: Vec<_> = state
+            .slashes()
+            .into_iter()
+            .filter(|s| s.offender == offender)
+            .collect();
+        assert_eq!(
+            slashes.len(),
+            1,
+            "one equivocating validator is slashed once (then jailed)"
+        );
         assert_eq!(validator.slashed_total, slashes[0].amount);
-        assert!(!state.compute_validator_set().iter().any(|(k, _)| *k == offender));
+        assert!(
+            !state
+                .compute_validator_set()
+                .iter()
+                .any(|(k, _)| *k == offender)
+        );
     });
 }

@@ -1,16 +1,21 @@
 //! A whole Cairn network in one seeded, single-threaded process: commonware's deterministic
 //! runtime and simulated p2p network, real engines. The same seed replays the same run.
 
-use cairn_node::engine::{self, CHANNEL_RATE_PER_SECOND, Channels, EngineConfig, NodeHandle, channel};
-use cairn_types::{Action, Genesis, GenesisAccount, GenesisValidator, Params, PrivateKey, PublicKey, Transaction, to_hex};
+use cairn_blobs::{BlobLimits, BlobStore};
+use cairn_node::engine::{
+    self, CHANNEL_RATE_PER_SECOND, Channels, EngineConfig, NodeHandle, channel,
+};
+use cairn_types::{
+    Action, Genesis, GenesisAccount, GenesisValidator, Params, PrivateKey, PublicKey, Transaction,
+    to_hex,
+};
 use commonware_cryptography::Signer;
 use commonware_p2p::simulated::{self, Link, Network, Oracle};
 use commonware_runtime::{Clock, Handle, Quota, Spawner, Supervisor as _, deterministic};
 use commonware_utils::{NZU32, NZUsize, probability};
 use futures::channel::oneshot;
-use std::time::Duration;
-use cairn_blobs::{BlobLimits, BlobStore};
 use std::sync::Arc;
+use std::time::Duration;
 
 pub const CHAIN_ID: &str = "cairn-sim";
 pub const FUNDED: u64 = 1_000_000_000;
@@ -29,7 +34,10 @@ pub fn genesis(n: usize, accounts: usize) -> Genesis {
         chain_id: CHAIN_ID.into(),
         genesis_time_ms: 0,
         accounts: (0..accounts.max(n))
-            .map(|i| GenesisAccount { address: to_hex(account_key(i).public_key()), balance: FUNDED })
+            .map(|i| GenesisAccount {
+                address: to_hex(account_key(i).public_key()),
+                balance: FUNDED,
+            })
             .collect(),
         validators: (0..n)
             .map(|i| GenesisValidator {
@@ -43,13 +51,21 @@ pub fn genesis(n: usize, accounts: usize) -> Genesis {
     }
 }
 
-pub fn transfer(from: &PrivateKey, nonce: u64, to: &PublicKey, amount: u64) -> cairn_types::SignedTx {
+pub fn transfer(
+    from: &PrivateKey,
+    nonce: u64,
+    to: &PublicKey,
+    amount: u64,
+) -> cairn_types::SignedTx {
     Transaction {
         chain_id: CHAIN_ID.into(),
         signer: from.public_key(),
         nonce,
         fee: 1,
-        action: Action::Transfer { to: to.clone(), amount },
+        action: Action::Transfer {
+            to: to.clone(),
+            amount,
+        },
     }
     .sign(from)
 }
@@ -77,7 +93,10 @@ pub async fn network_admitting(
     for a in participants {
         for b in participants {
             if a != b {
-                oracle.add_link(a.clone(), b.clone(), link.clone()).await.expect("link");
+                oracle
+                    .add_link(a.clone(), b.clone(), link.clone())
+                    .await
+                    .expect("link");
             }
         }
     }
@@ -85,7 +104,11 @@ pub async fn network_admitting(
 }
 
 pub fn lan() -> Link {
-    Link { latency: Duration::from_millis(10), jitter: Duration::from_millis(2), success_rate: probability!(1.0) }
+    Link {
+        latency: Duration::from_millis(10),
+        jitter: Duration::from_millis(2),
+        success_rate: probability!(1.0),
+    }
 }
 
 /// Starts validator `key` in its own task (abort the task to crash the node: every actor it
@@ -112,7 +135,12 @@ pub async fn start_validator(
         reg.push(control.register(ch, quota).await.expect("register channel"));
     }
     let blob_quota = Quota::per_second(NZU32!(cairn_node::blobs::BLOB_CHANNEL_RATE_PER_SECOND));
-    reg.push(control.register(channel::BLOBS, blob_quota).await.expect("register channel"));
+    reg.push(
+        control
+            .register(channel::BLOBS, blob_quota)
+            .await
+            .expect("register channel"),
+    );
     let mut reg = reg.into_iter();
     let channels = Channels {
         votes: reg.next().unwrap(),
@@ -125,8 +153,14 @@ pub async fn start_validator(
     };
     // Blobs are real files: each incarnation gets a fresh directory, removed with the task.
     let blob_dir = tempfile::tempdir().expect("blob directory");
-    let blob_store = BlobStore::open(blob_dir.path(), BlobLimits::default()).expect("blob store opens");
-    let config = EngineConfig::new(key, genesis, format!("node-{}", to_hex(&me)), Arc::new(blob_store));
+    let blob_store =
+        BlobStore::open(blob_dir.path(), BlobLimits::default()).expect("blob store opens");
+    let config = EngineConfig::new(
+        key,
+        genesis,
+        format!("node-{}", to_hex(&me)),
+        Arc::new(blob_store),
+    );
     let manager = oracle.manager();
     let (sender, receiver) = oneshot::channel();
     let task = context
@@ -148,7 +182,12 @@ pub fn height(node: &NodeHandle) -> u64 {
 }
 
 /// Waits (in simulated time) until every node has finalized `target`, or panics after `limit`.
-pub async fn wait_for_height(context: &deterministic::Context, nodes: &[&NodeHandle], target: u64, limit: Duration) {
+pub async fn wait_for_height(
+    context: &deterministic::Context,
+    nodes: &[&NodeHandle],
+    target: u64,
+    limit: Duration,
+) {
     let start = context.current();
     loop {
         if nodes.iter().all(|n| height(n) >= target) {
@@ -185,11 +224,13 @@ pub async fn chain_summary(node: &NodeHandle, upto: u64) -> Vec<(u64, String, St
     out
 }
 
-
 /// `CAIRN_SIM_SEED_OFFSET=k` shifts every simulation's seed, to explore other schedules; a
 /// seed that ever fails becomes a test of its own.
 pub fn seed_offset() -> u64 {
-    std::env::var("CAIRN_SIM_SEED_OFFSET").ok().and_then(|v| v.parse().ok()).unwrap_or(0)
+    std::env::var("CAIRN_SIM_SEED_OFFSET")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// A simulated network of `n` validators of which the first `honest` run Cairn (the rest are
@@ -204,7 +245,13 @@ pub struct Net {
 }
 
 impl Net {
-    pub async fn start(context: &deterministic::Context, n: usize, accounts: usize, link: Link, honest: usize) -> Net {
+    pub async fn start(
+        context: &deterministic::Context,
+        n: usize,
+        accounts: usize,
+        link: Link,
+        honest: usize,
+    ) -> Net {
         Net::start_with(context, genesis(n, accounts), n, link, honest).await
     }
 
@@ -228,18 +275,30 @@ impl Net {
         let oracle = network_admitting(context, &admitted, &participants, link).await;
         let (mut nodes, mut tasks) = (Vec::new(), Vec::new());
         for key in &keys[..running] {
-            let (task, node) = start_validator(context, &oracle, key.clone(), genesis.clone(), 0).await;
+            let (task, node) =
+                start_validator(context, &oracle, key.clone(), genesis.clone(), 0).await;
             tasks.push(task);
             nodes.push(node);
         }
-        Net { oracle, keys, participants, genesis, nodes, tasks }
+        Net {
+            oracle,
+            keys,
+            participants,
+            genesis,
+            nodes,
+            tasks,
+        }
     }
 
     /// Consensus scheme of validator `i` (for Byzantine mocks that sign as it).
     pub fn scheme(&self, i: usize) -> cairn_node::Scheme {
         let set = commonware_utils::ordered::Set::from_iter_dedup(self.participants.clone());
-        cairn_node::Scheme::signer(cairn_node::engine::CONSENSUS_NAMESPACE, set, self.keys[i].clone())
-            .expect("validator is a participant")
+        cairn_node::Scheme::signer(
+            cairn_node::engine::CONSENSUS_NAMESPACE,
+            set,
+            self.keys[i].clone(),
+        )
+        .expect("validator is a participant")
     }
 }
 
@@ -255,9 +314,16 @@ pub async fn epoch_zero_channel(
     commonware_p2p::utils::mux::SubSender<simulated::Sender<PublicKey, deterministic::Context>>,
     commonware_p2p::utils::mux::SubReceiver<PublicKey>,
 ) {
-    let (sender, receiver) = oracle.control(key.clone()).register(channel, quota).await.expect("register channel");
-    let (mux, mut handle) =
-        commonware_p2p::utils::mux::Muxer::new(context.child("mux").with_attribute("channel", channel), sender, receiver);
+    let (sender, receiver) = oracle
+        .control(key.clone())
+        .register(channel, quota)
+        .await
+        .expect("register channel");
+    let (mux, mut handle) = commonware_p2p::utils::mux::Muxer::new(
+        context.child("mux").with_attribute("channel", channel),
+        sender,
+        receiver,
+    );
     mux.start();
     handle.register(0).await.expect("epoch 0 subchannel")
 }
