@@ -131,6 +131,7 @@ pub fn ledger(args: LedgerBenchArgs) -> anyhow::Result<()> {
         args.rpc_base_port,
         "bench",
         &extra,
+        cairn_types::Params::default().epoch_length_blocks,
     )?;
     if args.catch_up && args.validators < 4 {
         bail!(

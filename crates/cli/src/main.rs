@@ -184,6 +184,9 @@ enum TestnetCommand {
         p2p_base_port: u16,
         #[arg(long, default_value_t = 8600)]
         rpc_base_port: u16,
+        /// Blocks per epoch: the validator set changes with stake at each epoch's last block.
+        #[arg(long, default_value_t = testnet::EPOCH_BLOCKS_DEFAULT)]
+        epoch_blocks: u64,
         #[command(flatten)]
         password: keys::PasswordArgs,
     },
@@ -195,6 +198,9 @@ enum TestnetCommand {
     Status(testnet::DirArgs),
     /// Stop one node (Ctrl-C, or SIGKILL with --kill9) and start it again.
     Restart(testnet::RestartArgs),
+    /// Add a node with a fresh validator key and start it: it follows the chain, and validates
+    /// from the epoch after `cairn tx create-validator` registers its key.
+    AddNode(testnet::DirArgs),
 }
 
 fn main() {
@@ -243,6 +249,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     dir,
                     p2p_base_port,
                     rpc_base_port,
+                    epoch_blocks,
                     password,
                 },
         } => {
@@ -254,6 +261,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 rpc_base_port,
                 &password,
                 &[],
+                epoch_blocks,
             )?;
             Ok(0)
         }
@@ -269,6 +277,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Testnet {
             command: TestnetCommand::Restart(args),
         } => testnet::restart(args),
+        Command::Testnet {
+            command: TestnetCommand::AddNode(args),
+        } => testnet::add_node(args),
         Command::Keys { command, password } => {
             keys::run(command, &keystore, &password, cli.json)?;
             Ok(0)

@@ -156,9 +156,13 @@ pub fn testnet_init(
     rpc_base: u16,
     password: &str,
     extra_accounts: &[PublicKey],
+    epoch_blocks: u64,
 ) -> anyhow::Result<()> {
     if n == 0 || n > 100 {
         bail!("--validators must be between 1 and 100, got {n}");
+    }
+    if epoch_blocks < 2 {
+        bail!("--epoch-blocks must be at least 2, got {epoch_blocks}");
     }
     if dir.join("genesis.json").exists() {
         bail!(
@@ -169,7 +173,8 @@ pub fn testnet_init(
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let keys: Vec<(PrivateKey, PrivateKey)> =
         (0..n).map(|_| (random_key(), random_key())).collect();
-    let genesis = genesis_for("cairn-testnet", &keys, extra_accounts);
+    let mut genesis = genesis_for("cairn-testnet", &keys, extra_accounts);
+    genesis.params.epoch_length_blocks = epoch_blocks;
     genesis.save(&dir.join("genesis.json"))?;
     let keystore = cairn_keystore::Keystore::open(dir.join("keys"))?;
     let bootstrappers: Vec<Bootstrapper> = keys

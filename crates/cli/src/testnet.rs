@@ -1,7 +1,7 @@
 // Supervising local processes waits on wall-clock deadlines; none of this is consensus code.
 #![allow(clippy::disallowed_methods)]
 
-//! `cairn testnet up|down|status|restart`: a local network of validator processes on 127.0.0.1,
+//! `cairn testnet up|down|status|restart|add-node`: a local network of validator processes on 127.0.0.1,
 //! managed only through files in its directory: `node-i.toml` (from `cairn testnet init`),
 //! `node-i.pid` (the running process) and `node-i.log` (its stdout and stderr, appended).
 
@@ -17,8 +17,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Most validators one testnet directory holds (as `cairn testnet init` allows).
-const NODES_MAX: usize = 100;
+/// Most nodes one testnet directory holds (`cairn testnet init` makes up to 100 validators;
+/// `cairn testnet add-node` adds more).
+const NODES_MAX: usize = 200;
+/// Blocks per epoch of a new testnet: short enough to watch a validator join (about a minute
+/// and a half on an idle network, which makes a block a second).
+pub const EPOCH_BLOCKS_DEFAULT: u64 = 100;
 /// Longest wait for a started node's RPC to answer `cairn_status`.
 const READY_TIMEOUT_S: u64 = 60;
 /// Longest wait for a node to exit after Ctrl-C (SIGINT) before it is killed.
@@ -48,6 +52,10 @@ pub struct UpArgs {
     /// First RPC port when creating (validator i answers on base+i).
     #[arg(long, default_value_t = 8600)]
     pub rpc_base_port: u16,
+    /// Blocks per epoch when creating: the validator set changes with stake at each epoch's
+    /// last block.
+    #[arg(long, default_value_t = EPOCH_BLOCKS_DEFAULT)]
+    pub epoch_blocks: u64,
     #[command(flatten)]
     pub password: keys::PasswordArgs,
 }
@@ -361,6 +369,7 @@ pub fn up(args: UpArgs) -> anyhow::Result<i32> {
             args.rpc_base_port,
             &password,
             &[],
+            args.epoch_blocks,
         )?;
     }
     let nodes = load_nodes(dir)?;
@@ -428,6 +437,9 @@ pub fn up(args: UpArgs) -> anyhow::Result<i32> {
     println!("  cairn --rpc {} query status", nodes[0].rpc_url);
     println!(
         "  cairn testnet restart --dir {shown} --node 1 [--kill9]   # stop one node and start it again"
+    );
+    println!(
+        "  cairn testnet add-node --dir {shown}               # a new node; register it with `cairn tx create-validator`"
     );
     println!("  cairn testnet down --dir {shown}                   # stop every node");
     Ok(0)
@@ -542,6 +554,8 @@ pub fn status(args: DirArgs, as_json: bool) -> anyhow::Result<i32> {
                         row["last_block_hash"] = json!(s.last_block_hash);
                         row["state_root"] = json!(s.state_root);
                         row["mempool_size"] = json!(s.mempool_size);
+                        row["epoch"] = json!(s.epoch);
+                        row["validating"] = json!(s.in_active_set);
                     }
                     Err(e) => row["error"] = json!(e),
                 }
@@ -552,18 +566,24 @@ pub fn status(args: DirArgs, as_json: bool) -> anyhow::Result<i32> {
         return Ok(0);
     }
     println!(
-        "{:<8} {:>8}  {:<24} {:>8}  {:<14} {:<14} {:>7}",
-        "node", "pid", "RPC", "height", "block", "state root", "mempool"
+        "{:<8} {:>8}  {:<24} {:>8} {:>6}  {:<10} {:<14} {:<14} {:>7}",
+        "node", "pid", "RPC", "height", "epoch", "role", "block", "state root", "mempool"
     );
     for (node, r) in nodes.iter().zip(&reports) {
         let pid = r.pid.map_or("stopped".to_string(), |p| p.to_string());
         match &r.status {
             Ok(s) => println!(
-                "{:<8} {:>8}  {:<24} {:>8}  {:<14} {:<14} {:>7}{}",
+                "{:<8} {:>8}  {:<24} {:>8} {:>6}  {:<10} {:<14} {:<14} {:>7}{}",
                 node.name(),
                 pid,
                 node.rpc_url,
                 s.height,
+                s.epoch,
+                if s.in_active_set {
+                    "validator"
+                } else {
+                    "follower"
+                },
                 short(&s.last_block_hash),
                 short(&s.state_root),
                 s.mempool_size,
@@ -633,4 +653,91 @@ pub fn restart(args: RestartArgs) -> anyhow::Result<i32> {
         }
         Err(e) => bail!("{} (pid {pid}) did not come back: {e}", node.name()),
     }
+}
+
+/// `cairn testnet add-node`: writes `node-N.toml` with a fresh validator key (ports after the
+/// last node's, every existing node a bootstrapper), starts it and says how to register it.
+/// Until `cairn tx create-validator` registers its key, peers do not admit it; once they do, it
+/// catches up from them and votes from the epoch its bond puts it in.
+pub fn add_node(args: DirArgs) -> anyhow::Result<i32> {
+    let dir = &args.dir;
+    let shown = dir.display();
+    let nodes = load_nodes(dir)?;
+    if nodes.len() >= NODES_MAX {
+        bail!("{shown} already holds {NODES_MAX} nodes, the most one testnet directory may");
+    }
+    let index = nodes.len();
+    let mut bootstrappers = Vec::new();
+    for node in &nodes {
+        let config = NodeConfig::load(&node.config)?;
+        let key = cairn_node::config::read_key_file(&config.key_file)
+            .with_context(|| format!("reading {}'s validator key", node.name()))?;
+        bootstrappers.push(cairn_node::config::Bootstrapper {
+            public_key: cairn_types::to_hex(commonware_cryptography::Signer::public_key(&key)),
+            address: config.p2p_listen,
+        });
+    }
+    let last = NodeConfig::load(&nodes[index - 1].config)?;
+    let next_port =
+        |addr: std::net::SocketAddr, flag: &str| -> anyhow::Result<std::net::SocketAddr> {
+            let port = addr
+                .port()
+                .checked_add(1)
+                .with_context(|| format!("no {flag} port after {addr}"))?;
+            Ok(std::net::SocketAddr::new(addr.ip(), port))
+        };
+    let home = dir.join(format!("node-{index}"));
+    std::fs::create_dir_all(&home).with_context(|| format!("cannot create {}", home.display()))?;
+    let key_path = home.join("validator.key");
+    if key_path.exists() {
+        bail!(
+            "{} already exists: remove the half-made node-{index} directory first",
+            key_path.display()
+        );
+    }
+    let key = node_cmd::random_key();
+    cairn_node::config::write_key_file(&key_path, &key)?;
+    let config = NodeConfig {
+        genesis: "genesis.json".into(),
+        key_file: format!("node-{index}/validator.key").into(),
+        data_dir: format!("node-{index}/data").into(),
+        p2p_listen: next_port(last.p2p_listen, "p2p")?,
+        rpc_listen: next_port(last.rpc_listen, "RPC")?,
+        bootstrappers,
+        log: "info".into(),
+    };
+    let config_path = dir.join(format!("node-{index}.toml"));
+    config.save(&config_path)?;
+    let node = Node {
+        index,
+        config: config_path,
+        rpc_url: format!("http://{}", config.rpc_listen),
+    };
+    let mut children = vec![Some(start(dir, &node)?)];
+    let ready = wait_ready(dir, &[&node], &mut children);
+    if let Some(Err(e)) = ready.first() {
+        bail!("{} did not come up: {e}", node.name());
+    }
+    let public = cairn_types::to_hex(commonware_cryptography::Signer::public_key(&key));
+    println!("{} started with validator key {public}", node.name());
+    println!(
+        "  RPC {}   log {}",
+        node.rpc_url,
+        node.log_file(dir).display()
+    );
+    println!(
+        "it follows the chain once a validator registers its key, and votes from the next epoch:"
+    );
+    println!(
+        "  CAIRN_PASSWORD={DEFAULT_PASSWORD} cairn --rpc {} --keystore {} tx create-validator --from operator-0 \\\n      --key-file {} --moniker {} --self-bond {}",
+        nodes[0].rpc_url,
+        dir.join("keys").display(),
+        key_path.display(),
+        node.name(),
+        node_cmd::GENESIS_STAKE
+    );
+    println!(
+        "then `cairn testnet status --dir {shown}` shows it catching up and, after the epoch's last block, validating"
+    );
+    Ok(0)
 }

@@ -331,3 +331,146 @@ fn testnet_loses_no_accepted_transaction_across_a_kill9_restart() {
     }
     println!("wall time: {:.1} s", started.elapsed().as_secs_f64());
 }
+
+/// Waits until `check` holds for `client`'s status, or panics after `timeout` naming `what`.
+fn wait_status(
+    client: &RpcClient,
+    timeout: Duration,
+    what: &str,
+    check: impl Fn(&cairn_rpc::api::Status) -> bool,
+) -> cairn_rpc::api::Status {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let status = client.status();
+        if let Ok(s) = &status
+            && check(s)
+        {
+            return s.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} within {timeout:?}; last status {status:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_node_added_with_the_cli_alone_validates_from_the_next_epoch() {
+    let started = Instant::now();
+    let dir = std::env::temp_dir().join(format!("cairn-testnet-join-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // `add-node` takes the ports after the last node's: reserve five of each.
+    let p2p = free_ports(5, 0..0);
+    let rpc = free_ports(5, p2p..p2p + 5);
+    let _net = Net { dir: dir.clone() };
+    let (p2p_arg, rpc_arg) = (p2p.to_string(), rpc.to_string());
+    cairn_ok(
+        &dir,
+        &[
+            "testnet",
+            "up",
+            "--validators",
+            "4",
+            "--epoch-blocks",
+            "10",
+            "--p2p-base-port",
+            &p2p_arg,
+            "--rpc-base-port",
+            &rpc_arg,
+        ],
+    );
+    let clients: Vec<RpcClient> = (0..5)
+        .map(|i| RpcClient::new(format!("http://127.0.0.1:{}", rpc + i as u16)))
+        .collect();
+
+    // A new node: it runs, but validates nothing until its key is registered.
+    let added = cairn_ok(&dir, &["testnet", "add-node"]);
+    assert!(added.contains("node-4 started"), "{added}");
+    let status = clients[4].status().expect("node-4 answers");
+    assert!(
+        !status.in_active_set,
+        "an unregistered node is not a validator"
+    );
+
+    // Register it from the CLI, as add-node says; bad input first.
+    let create = |key_file: &Path| {
+        Command::new(CAIRN)
+            .args(["--rpc", &format!("http://127.0.0.1:{rpc}"), "--keystore"])
+            .arg(dir.join("keys"))
+            .args([
+                "tx",
+                "create-validator",
+                "--from",
+                "operator-0",
+                "--moniker",
+                "node-4",
+                "--self-bond",
+                "1000000",
+            ])
+            .arg("--key-file")
+            .arg(key_file)
+            .env("CAIRN_PASSWORD", PASSWORD)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run cairn")
+    };
+    let missing = create(&dir.join("node-4/no-such.key"));
+    assert!(!missing.status.success());
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("--key-file"),
+        "{missing:?}"
+    );
+    let out = create(&dir.join("node-4/validator.key"));
+    assert!(
+        out.status.success(),
+        "create-validator: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let registered_at = clients[0].status().unwrap().height;
+
+    // At the end of the epoch it enters the set, having caught up from its peers.
+    let joined = wait_status(
+        &clients[4],
+        Duration::from_secs(120),
+        "node-4 never became a validator",
+        |s| s.in_active_set,
+    );
+    assert!(
+        joined.epoch >= 1 && joined.height >= registered_at,
+        "{joined:?}"
+    );
+    assert_eq!(joined.validators, 5);
+
+    // It votes: with node-0 killed, the other three genesis validators need node-4 for the
+    // quorum of 4 out of 5.
+    let pid: u32 = std::fs::read_to_string(dir.join("node-0.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let before = clients[1].status().unwrap().height;
+    for (i, client) in clients.iter().enumerate().skip(1) {
+        wait_status(
+            client,
+            Duration::from_secs(90),
+            &format!("node-{i} stopped finalizing without node-0"),
+            |s| s.height >= before + 5,
+        );
+    }
+    let (height, root) = wait_converged(&clients[1..]);
+    println!(
+        "node-4 registered at height {registered_at}, validating from epoch {} (height {}); without node-0 the set reached \
+         height {height} (root {root}); wall time {:.1} s",
+        joined.epoch,
+        joined.height,
+        started.elapsed().as_secs_f64()
+    );
+}

@@ -60,6 +60,16 @@ pub mod channel {
 /// every ~100 ms needs, so the rate limiter never throttles finality (the commonware example's
 /// 10/s default caps it near 3 blocks/s); it still bounds a flooding peer.
 pub const CHANNEL_RATE_PER_SECOND: u32 = 2_000;
+/// Messages a peer may send on one channel at once before the rate applies. The network sizes
+/// each channel's inbound mailbox (preallocated) as one burst from every peer it may track, so
+/// a burst as large as the rate would cost gigabytes once peer sets follow the ledger.
+pub const CHANNEL_BURST: u32 = 64;
+
+/// The inbound quota of every consensus, block and transaction channel.
+pub fn channel_quota() -> commonware_runtime::Quota {
+    commonware_runtime::Quota::per_second(commonware_utils::NZU32!(CHANNEL_RATE_PER_SECOND))
+        .allow_burst(commonware_utils::NZU32!(CHANNEL_BURST))
+}
 /// Largest p2p message: a full block or a whole blob, whichever is larger, plus framing.
 pub const P2P_MESSAGE_SIZE_MAX_BYTES: u32 = {
     let block = cairn_types::limits::BLOCK_SIZE_MAX_BYTES as u64;

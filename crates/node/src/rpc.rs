@@ -77,7 +77,9 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
     async fn status(&self) -> Result<Status, RpcError> {
         let chain = self.node.chain.lock().expect("chain lock");
         let state = chain.finalized();
-        let validators = state.active_validator_set().len() as u32;
+        let set = state.active_validator_set();
+        let validators = set.len() as u32;
+        let in_active_set = set.iter().any(|(k, _)| *k == self.node.public_key);
         Ok(Status {
             chain_id: chain.chain_id.clone(),
             node_key: to_hex(&self.node.public_key),
@@ -86,6 +88,7 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
             state_root: to_hex(state.root()),
             epoch: state.epoch(),
             validators,
+            in_active_set,
             mempool_size: chain.mempool.len() as u32,
             peers: validators.saturating_sub(1),
         })

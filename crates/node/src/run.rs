@@ -4,8 +4,8 @@
 use crate::{
     config::{NodeConfig, read_key_file},
     engine::{
-        self, CHANNEL_RATE_PER_SECOND, Channels, EngineConfig, NodeHandle,
-        P2P_MESSAGE_SIZE_MAX_BYTES, P2P_NAMESPACE, channel,
+        self, Channels, EngineConfig, NodeHandle, P2P_MESSAGE_SIZE_MAX_BYTES, P2P_NAMESPACE,
+        channel,
     },
     rpc::RpcBackend,
 };
@@ -98,7 +98,7 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
         );
         // The epoch orchestrator tracks the admitted validator keys as the ledger changes them.
         let (mut network, oracle) = discovery::Network::new(context.child("p2p"), p2p);
-        let quota = Quota::per_second(NZU32!(CHANNEL_RATE_PER_SECOND));
+        let quota = engine::channel_quota();
         let channels = Channels {
             votes: network.register(channel::VOTES, quota),
             certificates: network.register(channel::CERTIFICATES, quota),

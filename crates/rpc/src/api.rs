@@ -19,6 +19,10 @@ pub struct Status {
     pub epoch: u64,
     /// Size of the current validator set.
     pub validators: u32,
+    /// Whether this node's key is in that set (a node outside it follows the chain and votes
+    /// from the epoch its bond puts it in).
+    #[serde(default)]
+    pub in_active_set: bool,
     /// Transactions waiting in this node's mempool.
     pub mempool_size: u32,
     /// Other validators in the p2p peer set this node tracks (not a live connection count).

@@ -2,9 +2,7 @@
 //! runtime and simulated p2p network, real engines. The same seed replays the same run.
 
 use cairn_blobs::{BlobLimits, BlobStore};
-use cairn_node::engine::{
-    self, CHANNEL_RATE_PER_SECOND, Channels, EngineConfig, NodeHandle, channel,
-};
+use cairn_node::engine::{self, Channels, EngineConfig, NodeHandle, channel};
 use cairn_types::{
     Action, Genesis, GenesisAccount, GenesisValidator, Params, PrivateKey, PublicKey, Transaction,
     to_hex,
@@ -122,7 +120,7 @@ pub async fn start_validator(
 ) -> (Handle<()>, NodeHandle) {
     let me = key.public_key();
     let control = oracle.control(me.clone());
-    let quota = Quota::per_second(NZU32!(CHANNEL_RATE_PER_SECOND));
+    let quota = engine::channel_quota();
     let mut reg = Vec::new();
     for ch in [
         channel::VOTES,
