@@ -467,5 +467,6 @@ pub fn describe_action(action: &ActionView) -> String {
                 short(consensus_key)
             )
         }
+        ActionView::Unjail { validator } => format!("unjail validator {}", short(validator)),
     }
 }

@@ -74,6 +74,13 @@ pub enum TxCommand {
         #[arg(long)]
         self_bond: u64,
     },
+    /// Bring back a validator you operate that was jailed for inactivity, once it has sat out
+    /// a whole epoch (a linked hot key may sign this).
+    Unjail {
+        /// Validator consensus key (hex).
+        #[arg(long)]
+        validator: String,
+    },
     /// Set the public name of a validator you operate (a linked hot key may sign this).
     SetMoniker {
         /// Validator consensus key (hex).
@@ -138,6 +145,9 @@ pub fn action(cmd: TxCommand, signer: &PublicKey) -> anyhow::Result<Action> {
         },
         TxCommand::UnlinkHotKey { hot } => Action::UnlinkHotKey {
             hot: key("--hot", &hot)?,
+        },
+        TxCommand::Unjail { validator } => Action::Unjail {
+            validator: key("--validator", &validator)?,
         },
         TxCommand::SetMoniker { validator, moniker } => {
             check_moniker(&moniker)?;

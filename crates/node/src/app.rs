@@ -10,7 +10,15 @@ use crate::{
 };
 use cairn_state::State;
 use cairn_types::{Block, BlockContext, Evidence, SignedTx, limits};
-use commonware_consensus::{Application, Epochable, marshal::ancestry::Ancestry};
+use cairn_types::PublicKey;
+use commonware_consensus::{
+    Application, Epochable,
+    marshal::ancestry::Ancestry,
+    simplex::elector::{Config as ElectorConfig, Elector as _, RoundRobin},
+    types::{Round, View},
+};
+use commonware_cryptography::Sha256;
+use commonware_utils::ordered::Set;
 use commonware_cryptography::Digested;
 use commonware_runtime::Clock;
 use futures::StreamExt;
@@ -44,16 +52,40 @@ pub struct App {
     pub schemes: EpochSchemes,
 }
 
+/// The elected leader of every view `context`'s round skipped since its parent's (views
+/// consensus nullified for want of a block), at most `MISSED_SLOTS_PER_BLOCK_MAX`. Derived from
+/// the block alone and the set its epoch runs (`parent`'s active set), with the elector the
+/// engines use, so every node charges the same validators.
+pub fn missed_leaders(parent: &State, context: &BlockContext) -> Vec<PublicKey> {
+    let participants: Set<PublicKey> =
+        Set::from_iter_dedup(parent.active_validator_set().into_iter().map(|(k, _)| k));
+    if participants.is_empty() {
+        return Vec::new();
+    }
+    let elector = <RoundRobin<Sha256> as ElectorConfig<Scheme>>::build(RoundRobin::default(), &participants);
+    let epoch = context.round.epoch();
+    let (from, to) = (context.parent.0.get().saturating_add(1), context.round.view().get());
+    (from..to)
+        .take(cairn_state::MISSED_SLOTS_PER_BLOCK_MAX)
+        .filter_map(|view| {
+            let leader = elector.elect(Round::new(epoch, View::new(view)), ());
+            participants.iter().nth(leader.get() as usize).cloned()
+        })
+        .collect()
+}
+
 /// Re-executes `block` on `parent_state`, returning its post-state when the block is valid.
 pub fn execute(
     parent_state: &State,
     block: &Block,
 ) -> Result<(State, Vec<cairn_state::Receipt>), String> {
     let mut state = parent_state.clone();
+    let missed = missed_leaders(parent_state, &block.context);
     let receipts = state
-        .execute_block(
+        .execute_block_with_misses(
             block.height,
             &block.context.leader,
+            &missed,
             &block.txs,
             &block.evidence,
         )
@@ -176,13 +208,14 @@ impl App {
         // selection above stands). A rejected block leaves `state` untouched, so fall back to
         // the block without evidence, then to an empty one.
         let mut state = parent.clone();
+        let missed = missed_leaders(parent, context);
         for attempt in 0..3 {
             let (try_txs, try_evidence): (&[SignedTx], &[Evidence]) = match attempt {
                 0 => (&txs, &evidence),
                 1 => (&txs, &[]),
                 _ => (&[], &[]),
             };
-            match state.execute_block(height, proposer, try_txs, try_evidence) {
+            match state.execute_block_with_misses(height, proposer, &missed, try_txs, try_evidence) {
                 Ok(receipts) => {
                     let executed = Executed {
                         state: Arc::new(state),

@@ -194,6 +194,9 @@ pub enum ActionView {
         moniker: String,
         self_bond: u64,
     },
+    Unjail {
+        validator: String,
+    },
 }
 
 fn int8(bytes: &[u8]) -> Vec<i8> {
@@ -336,6 +339,9 @@ impl ActionView {
                 moniker: moniker.clone(),
                 self_bond: *self_bond,
             },
+            Action::Unjail { validator } => ActionView::Unjail {
+                validator: to_hex(validator),
+            },
         }
     }
 
@@ -361,6 +367,7 @@ impl ActionView {
             ActionView::Challenge { .. } => "challenge",
             ActionView::DisputeMove { .. } => "dispute_move",
             ActionView::CreateValidator { .. } => "create_validator",
+            ActionView::Unjail { .. } => "unjail",
         }
     }
 }

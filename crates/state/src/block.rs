@@ -1,13 +1,19 @@
 //! Block execution: evidence (slashing), transactions, then end-block (matured unbondings,
 //! task phase deadlines and the epoch boundary). All or nothing: any error rolls the whole block back.
 
-use crate::entry::{Receipt, SlashRecord};
+use crate::entry::{Liveness, Receipt, SlashRecord};
 use crate::error::BlockError;
 use crate::state::State;
 use cairn_types::{Amount, Evidence, PublicKey, SignedTx, limits};
 
 /// Basis points in one whole.
 const BPS_ONE: u128 = 10_000;
+/// Most skipped views one block may charge (a long outage is charged a bounded amount).
+pub const MISSED_SLOTS_PER_BLOCK_MAX: usize = 1_024;
+/// A validator is jailed for inactivity at an epoch's last block when it missed at least this
+/// many leader slots in the epoch, and at least half the slots an always-absent validator
+/// would have missed (`epoch_length / (2 · set size)`): down for about half the epoch or more.
+pub const INACTIVITY_MISSED_MIN: u64 = 3;
 
 fn overflow(what: &'static str) -> BlockError {
     BlockError::Overflow { what }
@@ -25,6 +31,28 @@ impl State {
         txs: &[SignedTx],
         evidence: &[Evidence],
     ) -> Result<Vec<Receipt>, BlockError> {
+        self.execute_block_with_misses(height, proposer, &[], txs, evidence)
+    }
+
+    /// [State::execute_block] for a block whose round skipped views since its parent's:
+    /// `missed` holds the elected leader of each skipped view of the block's epoch (one entry
+    /// per view, at most [MISSED_SLOTS_PER_BLOCK_MAX]). Each counts against that validator's
+    /// liveness; the epoch's last block jails those that missed too many (see
+    /// [INACTIVITY_MISSED_MIN]).
+    pub fn execute_block_with_misses(
+        &mut self,
+        height: u64,
+        proposer: &PublicKey,
+        missed: &[PublicKey],
+        txs: &[SignedTx],
+        evidence: &[Evidence],
+    ) -> Result<Vec<Receipt>, BlockError> {
+        if missed.len() > MISSED_SLOTS_PER_BLOCK_MAX {
+            return Err(BlockError::TooManyMissedSlots {
+                count: missed.len(),
+                max: MISSED_SLOTS_PER_BLOCK_MAX,
+            });
+        }
         let expected = self.meta.height.checked_add(1).ok_or(overflow("height"))?;
         if height != expected {
             return Err(BlockError::WrongHeight {
@@ -47,7 +75,9 @@ impl State {
         }
         self.journal_clear();
         self.in_block = true;
-        let result = self.execute_block_inner(height, proposer, txs, evidence);
+        let result = self
+            .record_missed_slots(missed)
+            .and_then(|()| self.execute_block_inner(height, proposer, txs, evidence));
         self.in_block = false;
         if result.is_err() {
             self.rollback_to(0);
@@ -158,6 +188,16 @@ impl State {
             .ok_or(overflow("slashed total"))?;
         validator.jailed = true;
         self.put_validator(validator);
+        // Jailed for a fault now, not for inactivity: `Unjail` no longer frees it.
+        if let Some(liveness) = self.liveness.get(&key.0).cloned() {
+            self.put_liveness(
+                key.0.clone(),
+                Liveness {
+                    jailed_at: None,
+                    ..liveness
+                },
+            );
+        }
         self.burn(amount).ok_or(overflow("supply"))?;
         self.put_slash(
             key,
@@ -167,6 +207,67 @@ impl State {
                 height,
             },
         );
+        Ok(())
+    }
+
+    /// Charges one missed slot to each active validator in `missed`.
+    fn record_missed_slots(&mut self, missed: &[PublicKey]) -> Result<(), BlockError> {
+        for key in missed {
+            if !self.active_set.iter().any(|(k, _)| k == key) {
+                continue;
+            }
+            let mut liveness = self.liveness.get(key).cloned().unwrap_or_default();
+            liveness.missed = liveness.missed.saturating_add(1);
+            self.put_liveness(key.clone(), liveness);
+        }
+        Ok(())
+    }
+
+    /// At the epoch's last block: jails the active validators that missed too many slots (at
+    /// most a third of the set, the most absent first, so the rest stays a quorum) and starts
+    /// every count afresh for the next epoch.
+    fn jail_inactive(&mut self, height: u64) -> Result<(), BlockError> {
+        let size = self.active_set.len() as u64;
+        let threshold = INACTIVITY_MISSED_MIN
+            .max(self.params.epoch_length_blocks / (2 * size.max(1)));
+        let mut absent: Vec<(u32, PublicKey)> = self
+            .liveness
+            .iter()
+            .filter(|(key, l)| {
+                u64::from(l.missed) >= threshold && self.active_set.iter().any(|(k, _)| k == *key)
+            })
+            .map(|(key, l)| (l.missed, key.clone()))
+            .collect();
+        absent.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        absent.truncate((size.saturating_sub(1) / 3) as usize);
+        for (_, key) in &absent {
+            let Some(mut validator) = self.validators.get(key).cloned() else {
+                continue;
+            };
+            if validator.jailed {
+                continue;
+            }
+            validator.jailed = true;
+            self.put_validator(validator);
+            let liveness = self.liveness.get(key).cloned().unwrap_or_default();
+            self.put_liveness(
+                key.clone(),
+                Liveness {
+                    jailed_at: Some(height),
+                    ..liveness
+                },
+            );
+        }
+        let counted: Vec<PublicKey> = self
+            .liveness
+            .iter()
+            .filter(|(_, l)| l.missed > 0)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in counted {
+            let liveness = self.liveness.get(&key).cloned().unwrap_or_default();
+            self.put_liveness(key, Liveness { missed: 0, ..liveness });
+        }
         Ok(())
     }
 
@@ -193,6 +294,7 @@ impl State {
         // the set that runs consensus for epoch e+1: the node hands it to that epoch's engine
         // as soon as this block is finalized.
         if let Some(next) = next_epoch_after(height, self.params.epoch_length_blocks) {
+            self.jail_inactive(height)?;
             let set = self.compute_validator_set();
             self.set_active_set(set);
             meta.epoch = next;

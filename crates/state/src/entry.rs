@@ -240,3 +240,43 @@ impl Read for ParamsCodec {
         }))
     }
 }
+
+/// A validator's missed leader slots in the current epoch, and whether it sits out for
+/// inactivity. Stored only while non-default (a ledger where every leader proposes keeps its
+/// root).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Liveness {
+    /// Views it led in this epoch that consensus skipped (nullified) for want of its block.
+    pub missed: u32,
+    /// Height of the epoch's last block that jailed it for inactivity, until it unjails.
+    pub jailed_at: Option<u64>,
+}
+
+impl Liveness {
+    pub(crate) fn is_default(&self) -> bool {
+        *self == Liveness::default()
+    }
+}
+
+impl Write for Liveness {
+    fn write(&self, w: &mut impl BufMut) {
+        self.missed.write(w);
+        self.jailed_at.write(w);
+    }
+}
+
+impl EncodeSize for Liveness {
+    fn encode_size(&self) -> usize {
+        u32::SIZE + self.jailed_at.encode_size()
+    }
+}
+
+impl Read for Liveness {
+    type Cfg = ();
+    fn read_cfg(r: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
+        Ok(Liveness {
+            missed: u32::read(r)?,
+            jailed_at: Option::<u64>::read(r)?,
+        })
+    }
+}

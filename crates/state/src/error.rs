@@ -57,6 +57,10 @@ pub enum TxError {
     },
     #[error("moniker is {len} bytes; the limit is {max} bytes")]
     MonikerTooLong { len: usize, max: usize },
+    #[error("validator {validator} is not jailed for inactivity (only missed leader slots can be undone by unjail)")]
+    NotJailedForInactivity { validator: PublicKey },
+    #[error("validator {validator} sits out a whole epoch first: unjail from height {height}")]
+    UnjailTooEarly { validator: PublicKey, height: u64 },
     #[error("validator {validator} already exists")]
     ValidatorExists { validator: PublicKey },
     #[error("self-bond {bond} is below the minimum validator bond {min}")]
@@ -237,6 +241,8 @@ pub enum BlockError {
     TooManyTxs { count: usize, max: usize },
     #[error("block carries {count} evidence items; the limit is {max}")]
     TooMuchEvidence { count: usize, max: usize },
+    #[error("block charges {count} missed leader slots; the limit is {max}")]
+    TooManyMissedSlots { count: usize, max: usize },
     #[error("evidence against {offender} for epoch {epoch} view {view} was already applied")]
     DuplicateEvidence {
         offender: PublicKey,

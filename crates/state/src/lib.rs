@@ -35,7 +35,9 @@
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 
 mod block;
-pub use block::{epoch_after, next_epoch_after};
+pub use block::{
+    INACTIVITY_MISSED_MIN, MISSED_SLOTS_PER_BLOCK_MAX, epoch_after, next_epoch_after,
+};
 mod entry;
 mod error;
 mod infer;
@@ -44,7 +46,7 @@ mod state;
 mod task;
 mod tx;
 
-pub use entry::{Account, Receipt, SlashEvent, Unbonding, Validator};
+pub use entry::{Account, Liveness, Receipt, SlashEvent, Unbonding, Validator};
 pub use error::{BlockError, InferError, ProofError, SnapshotError, TaskError, TxError};
 pub use infer::{
     CHALLENGES_PER_RESULT_MAX, DISPUTE_MOVES_MAX, DisputeEnd, DisputeRecord, Inference,

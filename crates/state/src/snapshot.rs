@@ -2,7 +2,7 @@
 //! that treats the bytes as adversarial (bounded lengths, strictly sorted maps, and the
 //! state's internal invariants re-checked) before rebuilding the leaf cache.
 
-use crate::entry::{Account, Meta, ParamsCodec, SlashRecord, Validator};
+use crate::entry::{Account, Liveness, Meta, ParamsCodec, SlashRecord, Validator};
 use crate::error::SnapshotError;
 use crate::infer::{Inference, Model};
 use crate::state::State;
@@ -13,7 +13,7 @@ use commonware_codec::{Buf, Copying, RangeCfg, Read, ReadExt, Write};
 use std::collections::BTreeMap;
 
 /// Snapshot format version; bump on any change to the layout below.
-pub const SNAPSHOT_VERSION: u8 = 3;
+pub const SNAPSHOT_VERSION: u8 = 4;
 /// Most entries in any one map of a snapshot (bounds allocation on decode).
 pub const SNAPSHOT_ENTRIES_MAX: usize = 1 << 26;
 
@@ -55,6 +55,7 @@ impl State {
         self.round_records.write(&mut w);
         self.models.write(&mut w);
         self.inferences.write(&mut w);
+        self.liveness.write(&mut w);
         w.to_vec()
     }
 
@@ -82,6 +83,7 @@ impl State {
         let round_records: BTreeMap<(u64, u32), RoundRecord> = read_map(&mut r)?;
         let models: BTreeMap<[u8; 32], Model> = read_map(&mut r)?;
         let inferences: BTreeMap<u64, Inference> = read_map(&mut r)?;
+        let liveness: BTreeMap<PublicKey, Liveness> = read_map(&mut r)?;
         let left = bytes::Buf::remaining(&r);
         if left > 0 {
             return Err(commonware_codec::Error::ExtraData(left).into());
@@ -95,6 +97,12 @@ impl State {
             return Err(inconsistent(
                 "a model entry holds another model's graph hash",
             ));
+        }
+        if liveness.values().any(Liveness::is_default) {
+            return Err(inconsistent("a liveness entry holds the default record"));
+        }
+        if liveness.keys().any(|k| !validators.contains_key(k)) {
+            return Err(inconsistent("a liveness entry names no validator"));
         }
         if inferences.iter().any(|(id, i)| *id != i.id) {
             return Err(inconsistent(
@@ -155,6 +163,9 @@ impl State {
         inferences
             .into_values()
             .for_each(|i| state.put_inference(i));
+        liveness
+            .into_iter()
+            .for_each(|(k, v)| state.put_liveness(k, v));
         state.set_active_set(active_set);
         state.journal_clear();
         Ok(state)

@@ -4,7 +4,9 @@
 //! Every write goes through [State::store] (or a singleton setter), which updates the map,
 //! the entry's cached leaf digest and, while journaling, records the previous value.
 
-use crate::entry::{Account, Meta, ParamsCodec, SlashEvent, SlashRecord, Unbonding, Validator};
+use crate::entry::{
+    Account, Liveness, Meta, ParamsCodec, SlashEvent, SlashRecord, Unbonding, Validator,
+};
 use crate::error::ProofError;
 use crate::infer::{Inference, Model};
 use crate::task::{RoundRecord, Task};
@@ -33,6 +35,7 @@ pub(crate) mod tag {
     pub const ROUND_RECORD: u8 = 10;
     pub const MODEL: u8 = 11;
     pub const INFERENCE: u8 = 12;
+    pub const LIVENESS: u8 = 13;
 }
 
 /// (validator, owner): keyed by validator first so a slash walks one range.
@@ -71,6 +74,7 @@ pub(crate) enum Undo {
     RoundRecord(RoundKey, Option<RoundRecord>),
     Model([u8; 32], Option<Model>),
     Inference(u64, Option<Inference>),
+    Liveness(PublicKey, Option<Liveness>),
 }
 
 /// The whole ledger state. Cloning is a deep copy.
@@ -99,6 +103,8 @@ pub struct State {
     /// every request ever made. Derived from `inferences` (not committed to by the root) and
     /// kept in step by every write and rollback.
     pub(crate) inference_deadlines: std::collections::BTreeSet<(u64, u64)>,
+    /// Leader slots proposed and missed this epoch, and inactivity jail, by consensus key.
+    pub(crate) liveness: BTreeMap<PublicKey, Liveness>,
     /// (tag || key) -> leaf digest of every entry; the root is built from these.
     pub(crate) leaves: BTreeMap<Vec<u8>, Digest>,
     /// Previous values since the last [State::journal_clear]; replayed backwards on rollback.
@@ -207,6 +213,7 @@ impl State {
             models: BTreeMap::new(),
             inferences: BTreeMap::new(),
             inference_deadlines: std::collections::BTreeSet::new(),
+            liveness: BTreeMap::new(),
             round_records: BTreeMap::new(),
             leaves: BTreeMap::new(),
             journal: Vec::new(),
@@ -291,6 +298,19 @@ impl State {
             Some(record),
         );
         self.journal.push(Undo::Slash(key, prev));
+    }
+
+    /// Sets a validator's liveness record; the default record removes the entry.
+    pub(crate) fn put_liveness(&mut self, key: PublicKey, liveness: Liveness) {
+        let value = (!liveness.is_default()).then_some(liveness);
+        let prev = store(
+            &mut self.liveness,
+            &mut self.leaves,
+            tag::LIVENESS,
+            key.clone(),
+            value,
+        );
+        self.journal.push(Undo::Liveness(key, prev));
     }
 
     pub(crate) fn put_task(&mut self, task: Task) {
@@ -403,6 +423,9 @@ impl State {
                 Undo::Model(k, v) => {
                     let _ = store(&mut self.models, leaves, tag::MODEL, k, v);
                 }
+                Undo::Liveness(k, v) => {
+                    let _ = store(&mut self.liveness, leaves, tag::LIVENESS, k, v);
+                }
                 Undo::Inference(k, v) => {
                     let deadline = v
                         .as_ref()
@@ -475,6 +498,11 @@ impl State {
 
     pub fn validator(&self, k: &PublicKey) -> Option<Validator> {
         self.validators.get(k).cloned()
+    }
+
+    /// A validator's missed leader slots this epoch and inactivity jail, if any.
+    pub fn liveness(&self, k: &PublicKey) -> Option<Liveness> {
+        self.liveness.get(k).cloned()
     }
 
     /// All validators, jailed included, sorted by consensus key.
@@ -702,6 +730,7 @@ mod tests {
         add(&mut out, tag::ROUND_RECORD, &s.round_records);
         add(&mut out, tag::MODEL, &s.models);
         add(&mut out, tag::INFERENCE, &s.inferences);
+        add(&mut out, tag::LIVENESS, &s.liveness);
         out
     }
 

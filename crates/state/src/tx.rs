@@ -138,7 +138,7 @@ impl State {
                 available: account.balance,
             });
         }
-        self.validate_action(&tx.signer, &acting, &tx.action)?;
+        self.validate_action(&tx.signer, &acting, &tx.action, height)?;
         self.validate_task_action(&acting, &tx.action, height)?;
         self.validate_infer_action(&acting, &tx.action, height)?;
         Ok(Checked { acting })
@@ -149,6 +149,7 @@ impl State {
         signer: &PublicKey,
         acting: &Address,
         action: &Action,
+        height: u64,
     ) -> Result<(), TxError> {
         match action {
             Action::Transfer { amount, .. } => {
@@ -192,6 +193,31 @@ impl State {
                 }
             }
             Action::LinkHotKey { hot } => self.validate_link(signer, hot)?,
+            Action::Unjail { validator } => {
+                let v = self.known_validator(validator)?;
+                if v.operator != *acting {
+                    return Err(TxError::NotOperator {
+                        account: acting.clone(),
+                        validator: validator.clone(),
+                        operator: v.operator.clone(),
+                    });
+                }
+                let jailed_at = self
+                    .liveness
+                    .get(validator)
+                    .and_then(|l| l.jailed_at)
+                    .filter(|_| v.jailed)
+                    .ok_or_else(|| TxError::NotJailedForInactivity {
+                        validator: validator.clone(),
+                    })?;
+                let free_from = jailed_at.saturating_add(self.params.epoch_length_blocks);
+                if height < free_from {
+                    return Err(TxError::UnjailTooEarly {
+                        validator: validator.clone(),
+                        height: free_from,
+                    });
+                }
+            }
             Action::CreateValidator {
                 consensus_key,
                 moniker,
@@ -359,6 +385,19 @@ impl State {
                 let mut v = self.known_validator(validator)?.clone();
                 v.moniker = moniker.clone();
                 self.put_validator(v);
+            }
+            Action::Unjail { validator } => {
+                let mut v = self.known_validator(validator)?.clone();
+                v.jailed = false;
+                self.put_validator(v);
+                let liveness = self.liveness.get(validator).cloned().unwrap_or_default();
+                self.put_liveness(
+                    validator.clone(),
+                    crate::Liveness {
+                        jailed_at: None,
+                        ..liveness
+                    },
+                );
             }
             Action::CreateValidator {
                 consensus_key,

@@ -125,6 +125,10 @@ pub enum Action {
         self_bond: Amount,
         proof_of_possession: crate::Signature,
     },
+    /// Return a validator jailed for inactivity (missed leader slots) to the candidates, once
+    /// it has sat out a whole epoch. A validator jailed for equivocation cannot. Its operator
+    /// or a linked hot key signs.
+    Unjail { validator: PublicKey },
 }
 
 impl Action {
@@ -133,6 +137,7 @@ impl Action {
         matches!(
             self,
             Action::SetValidatorMoniker { .. }
+                | Action::Unjail { .. }
                 | Action::VoteTask { .. }
                 | Action::SubmitUpdate { .. }
                 | Action::CommitScores { .. }
@@ -164,6 +169,7 @@ impl Action {
             Action::Challenge { .. } => "challenge",
             Action::DisputeMove { .. } => "dispute_move",
             Action::CreateValidator { .. } => "create_validator",
+            Action::Unjail { .. } => "unjail",
         }
     }
 }
@@ -327,6 +333,10 @@ impl Write for Action {
                 self_bond.write(w);
                 proof_of_possession.write(w);
             }
+            Action::Unjail { validator } => {
+                19u8.write(w);
+                validator.write(w);
+            }
         }
     }
 }
@@ -372,6 +382,7 @@ impl EncodeSize for Action {
                     + 8
                     + proof_of_possession.encode_size()
             }
+            Action::Unjail { validator } => validator.encode_size(),
         }
     }
 }
@@ -471,6 +482,9 @@ impl Read for Action {
                 moniker: read_string(r, limits::MEMO_MAX_BYTES)?,
                 self_bond: u64::read(r)?,
                 proof_of_possession: crate::Signature::read(r)?,
+            },
+            19 => Action::Unjail {
+                validator: PublicKey::read(r)?,
             },
             tag => return Err(CodecError::InvalidEnum(tag)),
         })

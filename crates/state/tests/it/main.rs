@@ -3,6 +3,7 @@
 mod block;
 mod flows;
 mod infer;
+mod liveness;
 mod props;
 mod rejections;
 mod tasks;

@@ -232,7 +232,7 @@ fn task_spec() -> cairn_types::TaskSpec {
 
 proptest! {
     #[test]
-    fn every_transaction_round_trips_canonically(seed in 0u64..1_000, nonce: u64, fee: u64, amount: u64, tag in 0u8..19, moniker in "[a-z]{0,40}", scores in proptest::collection::vec(any::<u16>(), 0..64), round: u32, flag: bool) {
+    fn every_transaction_round_trips_canonically(seed in 0u64..1_000, nonce: u64, fee: u64, amount: u64, tag in 0u8..20, moniker in "[a-z]{0,40}", scores in proptest::collection::vec(any::<u16>(), 0..64), round: u32, flag: bool) {
         let signer = key(seed);
         let other = key(seed + 1).public_key();
         let action = match tag {
@@ -259,6 +259,7 @@ proptest! {
             15 => Action::PostResult { request: amount, output: scores.iter().map(|&v| v as u8).collect(), exec_root: [fee as u8; 32], output_proof: moniker.into_bytes(), bond: fee },
             16 => Action::Challenge { request: amount, output: moniker.clone().into_bytes(), exec_root: [fee as u8; 32], output_proof: moniker.into_bytes(), k: round as u8, bond: fee },
             18 => Action::CreateValidator { consensus_key: other.clone(), moniker, self_bond: amount, proof_of_possession: cairn_types::sign_validator_pop(&key(seed + 1), &signer.public_key()) },
+            19 => Action::Unjail { validator: other },
             _ => Action::DisputeMove { request: amount, mv: scores.iter().flat_map(|v| v.to_le_bytes()).collect() },
         };
         let tx = Transaction { chain_id: "c".into(), signer: signer.public_key(), nonce, fee, action }.sign(&signer);
