@@ -9,18 +9,18 @@ use crate::{
     evidence,
 };
 use cairn_state::State;
-use cairn_types::{Block, BlockContext, Evidence, SignedTx, limits};
 use cairn_types::PublicKey;
+use cairn_types::{Block, BlockContext, Evidence, SignedTx, limits};
 use commonware_consensus::{
     Application, Epochable,
     marshal::ancestry::Ancestry,
     simplex::elector::{Config as ElectorConfig, Elector as _, RoundRobin},
     types::{Round, View},
 };
-use commonware_cryptography::Sha256;
-use commonware_utils::ordered::Set;
 use commonware_cryptography::Digested;
+use commonware_cryptography::Sha256;
 use commonware_runtime::Clock;
+use commonware_utils::ordered::Set;
 use futures::StreamExt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
@@ -62,9 +62,13 @@ pub fn missed_leaders(parent: &State, context: &BlockContext) -> Vec<PublicKey> 
     if participants.is_empty() {
         return Vec::new();
     }
-    let elector = <RoundRobin<Sha256> as ElectorConfig<Scheme>>::build(RoundRobin::default(), &participants);
+    let elector =
+        <RoundRobin<Sha256> as ElectorConfig<Scheme>>::build(RoundRobin::default(), &participants);
     let epoch = context.round.epoch();
-    let (from, to) = (context.parent.0.get().saturating_add(1), context.round.view().get());
+    let (from, to) = (
+        context.parent.0.get().saturating_add(1),
+        context.round.view().get(),
+    );
     (from..to)
         .take(cairn_state::MISSED_SLOTS_PER_BLOCK_MAX)
         .filter_map(|view| {
@@ -215,7 +219,8 @@ impl App {
                 1 => (&txs, &[]),
                 _ => (&[], &[]),
             };
-            match state.execute_block_with_misses(height, proposer, &missed, try_txs, try_evidence) {
+            match state.execute_block_with_misses(height, proposer, &missed, try_txs, try_evidence)
+            {
                 Ok(receipts) => {
                     let executed = Executed {
                         state: Arc::new(state),

@@ -228,8 +228,8 @@ impl State {
     /// every count afresh for the next epoch.
     fn jail_inactive(&mut self, height: u64) -> Result<(), BlockError> {
         let size = self.active_set.len() as u64;
-        let threshold = INACTIVITY_MISSED_MIN
-            .max(self.params.epoch_length_blocks / (2 * size.max(1)));
+        let threshold =
+            INACTIVITY_MISSED_MIN.max(self.params.epoch_length_blocks / (2 * size.max(1)));
         let mut absent: Vec<(u32, PublicKey)> = self
             .liveness
             .iter()
@@ -266,7 +266,13 @@ impl State {
             .collect();
         for key in counted {
             let liveness = self.liveness.get(&key).cloned().unwrap_or_default();
-            self.put_liveness(key, Liveness { missed: 0, ..liveness });
+            self.put_liveness(
+                key,
+                Liveness {
+                    missed: 0,
+                    ..liveness
+                },
+            );
         }
         Ok(())
     }

@@ -57,7 +57,9 @@ pub enum TxError {
     },
     #[error("moniker is {len} bytes; the limit is {max} bytes")]
     MonikerTooLong { len: usize, max: usize },
-    #[error("validator {validator} is not jailed for inactivity (only missed leader slots can be undone by unjail)")]
+    #[error(
+        "validator {validator} is not jailed for inactivity (only missed leader slots can be undone by unjail)"
+    )]
     NotJailedForInactivity { validator: PublicKey },
     #[error("validator {validator} sits out a whole epoch first: unjail from height {height}")]
     UnjailTooEarly { validator: PublicKey, height: u64 },

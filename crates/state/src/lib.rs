@@ -35,9 +35,7 @@
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 
 mod block;
-pub use block::{
-    INACTIVITY_MISSED_MIN, MISSED_SLOTS_PER_BLOCK_MAX, epoch_after, next_epoch_after,
-};
+pub use block::{INACTIVITY_MISSED_MIN, MISSED_SLOTS_PER_BLOCK_MAX, epoch_after, next_epoch_after};
 mod entry;
 mod error;
 mod infer;

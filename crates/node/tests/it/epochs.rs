@@ -224,15 +224,123 @@ fn a_validator_down_for_several_epochs_catches_up_across_the_boundaries() {
             chain_summary(&restarted, target).await,
             chain_summary(&nodes[0], target).await
         );
-        // It votes again in the current epoch: with validator 0 crashed too, the other two
-        // need its vote for every block.
-        tasks.remove(0).abort();
-        let quorum = [&nodes[1], &nodes[2], &restarted];
+        // Down that long, it was jailed for inactivity (the next test brings one back): it
+        // follows the chain, which the other three carry on.
+        let absent = keys[3].public_key();
+        assert!(
+            restarted
+                .chain
+                .lock()
+                .unwrap()
+                .finalized()
+                .validator(&absent)
+                .unwrap()
+                .jailed
+        );
+        assert!(!active_keys(&restarted).contains(&absent));
         let further = target + EPOCH_BLOCKS + 2;
-        wait_for_height(&context, &quorum, further, SIM_LIMIT).await;
+        wait_for_height(&context, &all, further, SIM_LIMIT).await;
         assert_eq!(
             chain_summary(&restarted, further).await,
             chain_summary(&nodes[1], further).await
+        );
+    });
+}
+
+#[test]
+fn a_validator_down_for_an_epoch_is_jailed_then_unjails_and_votes_again() {
+    runner(41).start(|context| async move {
+        let genesis = short_epochs(4, 6);
+        let Net {
+            oracle,
+            keys,
+            nodes,
+            mut tasks,
+            ..
+        } = Net::start_with(&context, genesis.clone(), 4, lan(), 4).await;
+        let refs: Vec<_> = nodes.iter().collect();
+        wait_for_height(&context, &refs, 3, SIM_LIMIT).await;
+
+        // Validator 3 goes down: its leader views time out and are charged to it.
+        let down = tasks.pop().unwrap();
+        down.abort();
+        let _ = down.await;
+        let absent = keys[3].public_key();
+        let live: Vec<_> = nodes[..3].iter().collect();
+        let start = context.current();
+        while !nodes[..3].iter().all(|n| {
+            n.chain
+                .lock()
+                .unwrap()
+                .finalized()
+                .validator(&absent)
+                .unwrap()
+                .jailed
+        }) {
+            assert!(
+                context.current().duration_since(start).unwrap() < SIM_LIMIT,
+                "never jailed"
+            );
+            context.sleep(Duration::from_millis(50)).await;
+        }
+        let state = nodes[0].chain.lock().unwrap().finalized();
+        let jailed_at = state.liveness(&absent).unwrap().jailed_at.unwrap();
+        assert!(!active_keys(&nodes[0]).contains(&absent));
+        assert_eq!(
+            state.validator(&absent).unwrap().slashed_total,
+            0,
+            "inactivity is not slashed"
+        );
+        // Three validators carry on, without the timeouts the absent leader cost.
+        let stop = Arc::new(AtomicBool::new(false));
+        let stalls = watch_stalls(&context, nodes[0].clone(), stop.clone());
+        wait_for_height(&context, &live, jailed_at + EPOCH_BLOCKS, SIM_LIMIT).await;
+        stop.store(true, Ordering::Relaxed);
+        let stall = *stalls.lock().unwrap();
+        assert!(
+            stall < Duration::from_millis(1_900),
+            "a jailed leader still costs timeouts: {stall:?}"
+        );
+
+        // It comes back, its operator unjails it (after sitting out an epoch), and it rejoins
+        // the set at the next boundary.
+        let (_task, back) = start_validator(&context, &oracle, keys[3].clone(), genesis, 1).await;
+        let nonce = nodes[0]
+            .chain
+            .lock()
+            .unwrap()
+            .finalized()
+            .account(&account_key(3).public_key())
+            .map_or(0, |a| a.nonce);
+        let unjail = signed(
+            &account_key(3),
+            nonce,
+            Action::Unjail {
+                validator: absent.clone(),
+            },
+        );
+        nodes[0]
+            .chain
+            .lock()
+            .unwrap()
+            .submit(unjail)
+            .expect("unjail admitted after an epoch");
+        let start = context.current();
+        while !nodes[..3].iter().all(|n| active_keys(n).contains(&absent)) {
+            assert!(
+                context.current().duration_since(start).unwrap() < SIM_LIMIT,
+                "never back in the set"
+            );
+            context.sleep(Duration::from_millis(50)).await;
+        }
+        // And votes: with validator 0 down, 1, 2 and 3 are exactly the quorum.
+        tasks.remove(0).abort();
+        let quorum = [&nodes[1], &nodes[2], &back];
+        let target = height(&nodes[1]) + EPOCH_BLOCKS + 2;
+        wait_for_height(&context, &quorum, target, SIM_LIMIT).await;
+        assert_eq!(
+            chain_summary(&back, target).await,
+            chain_summary(&nodes[1], target).await
         );
     });
 }

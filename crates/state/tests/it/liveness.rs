@@ -20,19 +20,30 @@ fn four_validators() -> State {
         validator_bond_min: 1_000,
     };
     let accounts: Vec<(u64, u64)> = OPS.iter().map(|op| (*op, 100_000)).collect();
-    let validators: Vec<(u64, u64, u64)> =
-        VALS.iter().zip(OPS).map(|(v, op)| (*v, op, 10_000)).collect();
+    let validators: Vec<(u64, u64, u64)> = VALS
+        .iter()
+        .zip(OPS)
+        .map(|(v, op)| (*v, op, 10_000))
+        .collect();
     State::from_genesis(&genesis_of(&accounts, &validators, params)).expect("valid genesis")
 }
 
 fn active(s: &State) -> Vec<PublicKey> {
-    s.active_validator_set().into_iter().map(|(k, _)| k).collect()
+    s.active_validator_set()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect()
 }
 
 /// One block proposed by VAL1 that charges `missed`.
-fn block(s: &mut State, missed: &[PublicKey], txs: &[cairn_types::SignedTx]) -> Result<(), BlockError> {
+fn block(
+    s: &mut State,
+    missed: &[PublicKey],
+    txs: &[cairn_types::SignedTx],
+) -> Result<(), BlockError> {
     let height = s.height() + 1;
-    s.execute_block_with_misses(height, &pk(VALS[0]), missed, txs, &[]).map(|_| ())
+    s.execute_block_with_misses(height, &pk(VALS[0]), missed, txs, &[])
+        .map(|_| ())
 }
 
 fn to_epoch_end(s: &mut State) {
@@ -42,7 +53,14 @@ fn to_epoch_end(s: &mut State) {
 }
 
 fn unjail(op: u64, nonce: u64, validator: u64) -> cairn_types::SignedTx {
-    tx(op, nonce, 1, Action::Unjail { validator: pk(validator) })
+    tx(
+        op,
+        nonce,
+        1,
+        Action::Unjail {
+            validator: pk(validator),
+        },
+    )
 }
 
 #[test]
@@ -58,7 +76,10 @@ fn a_validator_that_misses_its_slots_is_jailed_at_the_epoch_end_and_unjails_afte
     // Two misses are tolerated: counts restart each epoch.
     to_epoch_end(&mut s);
     assert!(active(&s).contains(&absent));
-    assert!(s.liveness(&absent).is_none(), "counts reset at the epoch end");
+    assert!(
+        s.liveness(&absent).is_none(),
+        "counts reset at the epoch end"
+    );
 
     // Three misses in the next epoch: jailed at its last block, out of the next set.
     let root = s.root();
@@ -75,7 +96,7 @@ fn a_validator_that_misses_its_slots_is_jailed_at_the_epoch_end_and_unjails_afte
 
     // Unjail: not the operator, too early, then fine after a whole epoch.
     block(&mut s, &[], &[]).unwrap();
-        let err = s.check_tx(&unjail(OPS[0], 0, VALS[3])).unwrap_err();
+    let err = s.check_tx(&unjail(OPS[0], 0, VALS[3])).unwrap_err();
     assert!(matches!(err, TxError::NotOperator { .. }), "{err}");
     let err = s.check_tx(&unjail(op, 0, VALS[3])).unwrap_err();
     assert!(
@@ -83,7 +104,10 @@ fn a_validator_that_misses_its_slots_is_jailed_at_the_epoch_end_and_unjails_afte
         "{err}"
     );
     let err = s.check_tx(&unjail(OPS[0], 0, VALS[0])).unwrap_err();
-    assert!(matches!(err, TxError::NotJailedForInactivity { .. }), "{err}");
+    assert!(
+        matches!(err, TxError::NotJailedForInactivity { .. }),
+        "{err}"
+    );
     // (The first height allowed, boundary + EPOCH, is itself an epoch's last block; unjail
     // one block later so the set change waits for the next boundary.)
     while s.height() < boundary + EPOCH {
@@ -113,7 +137,10 @@ fn at_most_a_third_of_the_set_is_jailed_at_once_the_most_absent_first() {
     assert_eq!(copy.liveness(&b).unwrap().missed, 8);
     to_epoch_end(&mut s);
     assert!(s.validator(&b).unwrap().jailed, "the most absent is jailed");
-    assert!(!s.validator(&a).unwrap().jailed, "(4 − 1) / 3 = 1 jailed per epoch");
+    assert!(
+        !s.validator(&a).unwrap().jailed,
+        "(4 − 1) / 3 = 1 jailed per epoch"
+    );
     assert_eq!(active(&s).len(), 3);
 }
 
@@ -135,18 +162,25 @@ fn an_equivocator_cannot_unjail_and_too_many_misses_reject_the_block() {
         proof: vec![1],
     };
     let height = s.height() + 1;
-    s.execute_block(height, &pk(VALS[0]), &[], &[evidence]).unwrap();
+    s.execute_block(height, &pk(VALS[0]), &[], &[evidence])
+        .unwrap();
     assert_eq!(s.liveness(&absent), None);
     for _ in 0..EPOCH {
         block(&mut s, &[], &[]).unwrap();
     }
     let err = s.check_tx(&unjail(OPS[3], 0, VALS[3])).unwrap_err();
-    assert!(matches!(err, TxError::NotJailedForInactivity { .. }), "{err}");
+    assert!(
+        matches!(err, TxError::NotJailedForInactivity { .. }),
+        "{err}"
+    );
 
     // A block charging more slots than the bound is refused, the state untouched.
     let root = s.root();
     let missed = vec![pk(VALS[0]); cairn_state::MISSED_SLOTS_PER_BLOCK_MAX + 1];
     let err = block(&mut s, &missed, &[]).unwrap_err();
-    assert!(matches!(err, BlockError::TooManyMissedSlots { .. }), "{err}");
+    assert!(
+        matches!(err, BlockError::TooManyMissedSlots { .. }),
+        "{err}"
+    );
     assert_eq!(s.root(), root);
 }
