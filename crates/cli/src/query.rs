@@ -336,23 +336,25 @@ fn print_validators(validators: &[ValidatorView]) {
         return;
     }
     println!(
-        "{:<10} {:<10} {:<16} {:>12} {:>12} {:>12}  state",
-        "validator", "operator", "moniker", "self bond", "delegated", "slashed"
+        "{:<10} {:<10} {:<16} {:>12} {:>12} {:>12} {:>7}  state",
+        "validator", "operator", "moniker", "self bond", "delegated", "slashed", "missed"
     );
     for v in validators {
-        let state = match (v.active, v.jailed) {
-            (_, true) => "jailed",
-            (true, false) => "active",
-            (false, false) => "inactive",
+        let state = match (v.active, v.jailed, v.jailed_for_inactivity_at) {
+            (_, true, Some(at)) => format!("jailed for inactivity at {at} (cairn tx unjail)"),
+            (_, true, None) => "jailed".to_string(),
+            (true, false, _) => "active".to_string(),
+            (false, false, _) => "inactive".to_string(),
         };
         println!(
-            "{:<10} {:<10} {:<16} {:>12} {:>12} {:>12}  {state}",
+            "{:<10} {:<10} {:<16} {:>12} {:>12} {:>12} {:>7}  {state}",
             short(&v.consensus_key),
             short(&v.operator),
             v.moniker,
             v.self_bond,
             v.delegated,
-            v.slashed_total
+            v.slashed_total,
+            v.missed_this_epoch
         );
     }
 }

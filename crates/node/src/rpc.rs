@@ -292,6 +292,10 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
                 jailed: v.jailed,
                 slashed_total: v.slashed_total,
                 active: active.iter().any(|(k, _)| *k == v.consensus_key),
+                missed_this_epoch: state.liveness(&v.consensus_key).map_or(0, |l| l.missed),
+                jailed_for_inactivity_at: state
+                    .liveness(&v.consensus_key)
+                    .and_then(|l| l.jailed_at),
             })
             .collect())
     }

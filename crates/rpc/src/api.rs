@@ -485,6 +485,12 @@ pub struct ValidatorView {
     pub slashed_total: u64,
     /// Whether it is in the current validator set.
     pub active: bool,
+    /// Leader slots it missed so far this epoch.
+    #[serde(default)]
+    pub missed_this_epoch: u32,
+    /// The height that jailed it for inactivity, while it may still unjail (`cairn tx unjail`).
+    #[serde(default)]
+    pub jailed_for_inactivity_at: Option<u64>,
 }
 
 /// An account with a Merkle proof against a state root (`cairn_getAccountProof`). The server

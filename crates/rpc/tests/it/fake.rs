@@ -178,6 +178,7 @@ impl Backend for FakeNode {
                 state_root: to_hex(last.state_root),
                 epoch: 0,
                 validators: 1,
+                in_active_set: true,
                 mempool_size: 0,
                 peers: 3,
             }
@@ -241,6 +242,8 @@ impl Backend for FakeNode {
                 jailed: false,
                 slashed_total: 0,
                 active: true,
+                missed_this_epoch: 0,
+                jailed_for_inactivity_at: None,
             }]
         }))
     }
