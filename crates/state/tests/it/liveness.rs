@@ -36,6 +36,7 @@ fn active(s: &State) -> Vec<PublicKey> {
 }
 
 /// One block proposed by VAL1 that charges `missed`.
+#[allow(clippy::result_large_err)] // the state's own error type, as its API returns it
 fn block(
     s: &mut State,
     missed: &[PublicKey],
@@ -84,7 +85,7 @@ fn a_validator_that_misses_its_slots_is_jailed_at_the_epoch_end_and_unjails_afte
     // Three misses in the next epoch: jailed at its last block, out of the next set.
     let root = s.root();
     for _ in 0..3 {
-        block(&mut s, &[absent.clone()], &[]).unwrap();
+        block(&mut s, std::slice::from_ref(&absent), &[]).unwrap();
     }
     assert_ne!(s.root(), root);
     to_epoch_end(&mut s);
@@ -149,7 +150,7 @@ fn an_equivocator_cannot_unjail_and_too_many_misses_reject_the_block() {
     let mut s = four_validators();
     let absent = pk(VALS[3]);
     for _ in 0..3 {
-        block(&mut s, &[absent.clone()], &[]).unwrap();
+        block(&mut s, std::slice::from_ref(&absent), &[]).unwrap();
     }
     to_epoch_end(&mut s);
     assert_eq!(s.liveness(&absent).unwrap().jailed_at, Some(s.height()));
