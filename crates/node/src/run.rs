@@ -64,13 +64,7 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
         source,
     })?;
     // Blobs live beside the runtime's storage, as plain files named by their hash.
-    let blob_store = std::sync::Arc::new(cairn_blobs::BlobStore::open(
-        config.data_dir.join("blobs"),
-        cairn_blobs::BlobLimits {
-            blob_size_max_bytes: crate::blobs::BLOB_SIZE_MAX_BYTES,
-            ..cairn_blobs::BlobLimits::default()
-        },
-    )?);
+    let blob_store = std::sync::Arc::new(open_blob_store(&config.data_dir.join("blobs"))?);
     let runtime = cw_tokio::Config::new()
         .with_storage_directory(config.data_dir.join("storage"))
         .with_worker_threads(2);
@@ -151,6 +145,33 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
         0
     });
     Ok(code)
+}
+
+/// How many times, [LOCK_RETRY_INTERVAL] apart, a starting node tries to take its blob store's
+/// lock: a previous incarnation killed with SIGKILL may still be exiting (the kernel tears down
+/// its memory, then closes its files), about 10 s in all.
+const LOCK_RETRIES: u32 = 50;
+const LOCK_RETRY_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
+/// Opens the node's blob store, waiting for a previous process to release it.
+fn open_blob_store(dir: &std::path::Path) -> Result<cairn_blobs::BlobStore, StartError> {
+    let limits = cairn_blobs::BlobLimits {
+        blob_size_max_bytes: crate::blobs::BLOB_SIZE_MAX_BYTES,
+        ..cairn_blobs::BlobLimits::default()
+    };
+    let mut attempt = 0;
+    loop {
+        match cairn_blobs::BlobStore::open(dir, limits) {
+            Err(cairn_blobs::BlobError::Locked { .. }) if attempt < LOCK_RETRIES => {
+                if attempt == 0 {
+                    info!(dir = %dir.display(), "blob store locked: waiting for the previous process to exit");
+                }
+                attempt += 1;
+                std::thread::sleep(LOCK_RETRY_INTERVAL);
+            }
+            result => return Ok(result?),
+        }
+    }
 }
 
 /// Every [BLOB_PRUNE_INTERVAL](crate::blobs::prune::BLOB_PRUNE_INTERVAL), drops blobs the
