@@ -565,7 +565,8 @@ impl State {
     }
 
     /// Consensus keys a node's p2p layer admits: the active set, then the eligible candidates
-    /// (unjailed, self-bonded at least `validator_bond_min`) that rank next by bond, at most
+    /// (unjailed or jailed only for inactivity, self-bonded at least `validator_bond_min`) that
+    /// rank next by bond, at most
     /// `validators_max` of them. A validator created by transaction can so connect and catch up
     /// before the epoch it joins. Sorted; at most `2 * validators_max` keys.
     pub fn peer_keys(&self) -> Vec<PublicKey> {
@@ -575,7 +576,14 @@ impl State {
         let mut candidates: Vec<(PublicKey, Amount)> = self
             .validators
             .values()
-            .filter(|v| !v.jailed && v.self_bond >= self.params.validator_bond_min)
+            .filter(|v| {
+                // A validator jailed for inactivity stays admitted: it must catch up to unjail.
+                let returning = self
+                    .liveness
+                    .get(&v.consensus_key)
+                    .is_some_and(|l| l.jailed_at.is_some());
+                (!v.jailed || returning) && v.self_bond >= self.params.validator_bond_min
+            })
             .filter(|v| !active.contains(&v.consensus_key))
             .map(|v| (v.consensus_key.clone(), v.total_bond()))
             .collect();

@@ -94,6 +94,8 @@ fn a_validator_that_misses_its_slots_is_jailed_at_the_epoch_end_and_unjails_afte
     assert_eq!(s.liveness(&absent).unwrap().jailed_at, Some(boundary));
     assert!(!active(&s).contains(&absent));
     assert_eq!(active(&s).len(), 3);
+    // Its peers still admit it: it must catch up to come back.
+    assert!(s.peer_keys().contains(&absent));
 
     // Unjail: not the operator, too early, then fine after a whole epoch.
     block(&mut s, &[], &[]).unwrap();
@@ -166,6 +168,10 @@ fn an_equivocator_cannot_unjail_and_too_many_misses_reject_the_block() {
     s.execute_block(height, &pk(VALS[0]), &[], &[evidence])
         .unwrap();
     assert_eq!(s.liveness(&absent), None);
+    assert!(
+        !s.peer_keys().contains(&absent),
+        "an equivocator is not admitted"
+    );
     for _ in 0..EPOCH {
         block(&mut s, &[], &[]).unwrap();
     }
