@@ -101,6 +101,18 @@ impl Drop for Net {
     }
 }
 
+/// `cairn testnet up` with 4 validators, 10-block epochs and the given base ports.
+fn testnet_up(dir: &Path, p2p: u16, rpc: u16) -> String {
+    let (p2p, rpc) = (p2p.to_string(), rpc.to_string());
+    cairn_ok(
+        dir,
+        &["testnet", "up", "--validators", "4", "--epoch-blocks", "10"]
+            .into_iter()
+            .chain(["--p2p-base-port", &p2p, "--rpc-base-port", &rpc])
+            .collect::<Vec<_>>(),
+    )
+}
+
 struct Sender {
     key: PrivateKey,
     node: usize,
@@ -181,23 +193,8 @@ fn testnet_loses_no_accepted_transaction_across_a_kill9_restart() {
     let p2p = free_ports(VALIDATORS as u16, 0..0);
     let rpc = free_ports(VALIDATORS as u16, p2p..p2p + VALIDATORS as u16);
     let _net = Net { dir: dir.clone() };
-    let (p2p_arg, rpc_arg) = (p2p.to_string(), rpc.to_string());
-    let up = cairn_ok(
-        &dir,
-        // Short epochs, so the load and the restart span several epoch boundaries.
-        &[
-            "testnet",
-            "up",
-            "--validators",
-            "4",
-            "--epoch-blocks",
-            "10",
-            "--p2p-base-port",
-            &p2p_arg,
-            "--rpc-base-port",
-            &rpc_arg,
-        ],
-    );
+    // Short epochs, so the load and the restart span several epoch boundaries.
+    let up = testnet_up(&dir, p2p, rpc);
     println!("{up}");
 
     let clients: Vec<RpcClient> = (0..VALIDATORS)
@@ -380,22 +377,7 @@ fn a_node_added_with_the_cli_alone_validates_from_the_next_epoch() {
     let p2p = free_ports(5, 0..0);
     let rpc = free_ports(5, p2p..p2p + 5);
     let _net = Net { dir: dir.clone() };
-    let (p2p_arg, rpc_arg) = (p2p.to_string(), rpc.to_string());
-    cairn_ok(
-        &dir,
-        &[
-            "testnet",
-            "up",
-            "--validators",
-            "4",
-            "--epoch-blocks",
-            "10",
-            "--p2p-base-port",
-            &p2p_arg,
-            "--rpc-base-port",
-            &rpc_arg,
-        ],
-    );
+    testnet_up(&dir, p2p, rpc);
     let clients: Vec<RpcClient> = (0..5)
         .map(|i| RpcClient::new(format!("http://127.0.0.1:{}", rpc + i as u16)))
         .collect();

@@ -212,8 +212,9 @@ where
         let mut peer_keys = state.peer_keys();
         self.track(tracked_at, &peer_keys);
         let Some(start) = self.resume(&state, &epocher).await else {
-            warn!(
-                "the boundary block of the current epoch is not in the archive; consensus not started"
+            tracing::error!(
+                epoch = state.epoch(),
+                "the block this epoch starts from is not in the archive; consensus not started"
             );
             return;
         };

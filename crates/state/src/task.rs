@@ -628,14 +628,7 @@ impl State {
                         status: t.status.name(),
                     }));
                 }
-                let v = self.known_validator(validator)?;
-                if v.operator != *acting {
-                    return Err(TxError::NotOperator {
-                        account: acting.clone(),
-                        validator: validator.clone(),
-                        operator: v.operator.clone(),
-                    });
-                }
+                self.operated_validator(validator, acting)?;
                 if !self.active_set.iter().any(|(k, _)| k == validator) {
                     return Err(task_err(TaskError::NotActiveValidator {
                         validator: validator.clone(),

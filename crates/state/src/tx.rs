@@ -177,14 +177,7 @@ impl State {
                 }
             }
             Action::SetValidatorMoniker { validator, moniker } => {
-                let v = self.known_validator(validator)?;
-                if v.operator != *acting {
-                    return Err(TxError::NotOperator {
-                        account: acting.clone(),
-                        validator: validator.clone(),
-                        operator: v.operator.clone(),
-                    });
-                }
+                self.operated_validator(validator, acting)?;
                 if moniker.len() > limits::MEMO_MAX_BYTES {
                     return Err(TxError::MonikerTooLong {
                         len: moniker.len(),
@@ -194,14 +187,7 @@ impl State {
             }
             Action::LinkHotKey { hot } => self.validate_link(signer, hot)?,
             Action::Unjail { validator } => {
-                let v = self.known_validator(validator)?;
-                if v.operator != *acting {
-                    return Err(TxError::NotOperator {
-                        account: acting.clone(),
-                        validator: validator.clone(),
-                        operator: v.operator.clone(),
-                    });
-                }
+                let v = self.operated_validator(validator, acting)?;
                 let jailed_at = self
                     .liveness
                     .get(validator)
@@ -325,6 +311,23 @@ impl State {
             .ok_or_else(|| TxError::UnknownValidator {
                 validator: validator.clone(),
             })
+    }
+
+    /// `validator`, when `acting` is its operator.
+    pub(crate) fn operated_validator(
+        &self,
+        validator: &PublicKey,
+        acting: &Address,
+    ) -> Result<&crate::Validator, TxError> {
+        let v = self.known_validator(validator)?;
+        if v.operator != *acting {
+            return Err(TxError::NotOperator {
+                account: acting.clone(),
+                validator: validator.clone(),
+                operator: v.operator.clone(),
+            });
+        }
+        Ok(v)
     }
 
     /// What `owner` has bonded to `validator`: the self-bond for its operator, else the delegation.

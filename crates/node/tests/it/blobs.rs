@@ -16,14 +16,6 @@ use std::time::Duration;
 /// Longest a pushed blob may take to reach every peer (simulated time).
 const PUSH_BOUND: Duration = Duration::from_secs(10);
 
-fn runner(seed: u64) -> deterministic::Runner {
-    deterministic::Runner::new(
-        deterministic::Config::new()
-            .with_seed(seed + seed_offset())
-            .with_timeout(Some(Duration::from_secs(3_600))),
-    )
-}
-
 /// Deterministic bytes of a given length (distinct per `seed`).
 fn blob(len: usize, seed: u8) -> Vec<u8> {
     (0..len)

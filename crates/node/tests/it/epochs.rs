@@ -21,14 +21,6 @@ const EPOCH_BLOCKS: u64 = 10;
 /// under load, with one validator crashed (its leader views wait out the 2 s timeout).
 pub const SET_CHANGE_STALL_BOUND: Duration = Duration::from_secs(10);
 
-fn runner(seed: u64) -> deterministic::Runner {
-    deterministic::Runner::new(
-        deterministic::Config::new()
-            .with_seed(seed + seed_offset())
-            .with_timeout(Some(Duration::from_secs(3_600))),
-    )
-}
-
 fn short_epochs(validators: usize, accounts: usize) -> Genesis {
     let mut genesis = genesis(validators, accounts);
     genesis.params.epoch_length_blocks = EPOCH_BLOCKS;
@@ -44,6 +36,15 @@ fn signed(from: &PrivateKey, nonce: u64, action: Action) -> cairn_types::SignedT
         action,
     }
     .sign(from)
+}
+
+fn jailed(node: &NodeHandle, key: &cairn_types::PublicKey) -> bool {
+    node.chain
+        .lock()
+        .unwrap()
+        .finalized()
+        .validator(key)
+        .is_some_and(|v| v.jailed)
 }
 
 fn active_keys(node: &NodeHandle) -> Vec<cairn_types::PublicKey> {
@@ -227,16 +228,7 @@ fn a_validator_down_for_several_epochs_catches_up_across_the_boundaries() {
         // Down that long, it was jailed for inactivity (the next test brings one back): it
         // follows the chain, which the other three carry on.
         let absent = keys[3].public_key();
-        assert!(
-            restarted
-                .chain
-                .lock()
-                .unwrap()
-                .finalized()
-                .validator(&absent)
-                .unwrap()
-                .jailed
-        );
+        assert!(jailed(&restarted, &absent));
         assert!(!active_keys(&restarted).contains(&absent));
         let further = target + EPOCH_BLOCKS + 2;
         wait_for_height(&context, &all, further, SIM_LIMIT).await;
@@ -268,15 +260,7 @@ fn a_validator_down_for_an_epoch_is_jailed_then_unjails_and_votes_again() {
         let absent = keys[3].public_key();
         let live: Vec<_> = nodes[..3].iter().collect();
         let start = context.current();
-        while !nodes[..3].iter().all(|n| {
-            n.chain
-                .lock()
-                .unwrap()
-                .finalized()
-                .validator(&absent)
-                .unwrap()
-                .jailed
-        }) {
+        while !nodes[..3].iter().all(|n| jailed(n, &absent)) {
             assert!(
                 context.current().duration_since(start).unwrap() < SIM_LIMIT,
                 "never jailed"

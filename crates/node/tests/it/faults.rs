@@ -13,21 +13,13 @@ use commonware_consensus::{
 };
 use commonware_cryptography::{Sha256, Signer};
 use commonware_p2p::simulated::Link;
-use commonware_runtime::{Clock, Quota, Runner, Supervisor as _, deterministic};
+use commonware_runtime::{Clock, Quota, Runner, Supervisor as _};
 use commonware_utils::{NZU32, probability};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// After a partition heals, every node must finalize new blocks within this much simulated time.
 pub const HEAL_LIVENESS_BOUND: Duration = Duration::from_secs(30);
-
-fn runner(seed: u64) -> deterministic::Runner {
-    deterministic::Runner::new(
-        deterministic::Config::new()
-            .with_seed(seed + seed_offset())
-            .with_timeout(Some(Duration::from_secs(3_600))),
-    )
-}
 
 /// Safety: wherever two nodes both finalized a height, they finalized the same block.
 async fn assert_safety(nodes: &[&NodeHandle]) {

@@ -153,7 +153,7 @@ fn state_of(node: &NodeHandle) -> std::sync::Arc<State> {
 }
 
 fn run_task(seed: u64) -> Outcome {
-    crate::runner(seed).start(|context| async move {
+    crate::sim::runner(seed).start(|context| async move {
         let net = Net::start(&context, 4, ACCOUNTS, lan(), 4).await;
         let nodes = &net.nodes;
 

@@ -10,20 +10,12 @@ mod sim;
 use cairn_node::Scheme;
 use commonware_consensus::simplex::mocks::conflicter;
 use commonware_cryptography::{Sha256, Signer};
-use commonware_runtime::{Clock, Quota, Runner, Supervisor as _, deterministic};
+use commonware_runtime::{Clock, Quota, Runner, Supervisor as _};
 use commonware_utils::NZU32;
 use sim::*;
 use std::time::Duration;
 
 const SIM_LIMIT: Duration = Duration::from_secs(600);
-
-fn runner(seed: u64) -> deterministic::Runner {
-    deterministic::Runner::new(
-        deterministic::Config::new()
-            .with_seed(seed + seed_offset())
-            .with_timeout(Some(Duration::from_secs(3_600))),
-    )
-}
 
 /// 4 validators, transfers flowing, until every node has finalized `blocks`; returns node 0's
 /// (height, block hash, state root) list and the final balances of the recipients.

@@ -222,6 +222,15 @@ pub async fn chain_summary(node: &NodeHandle, upto: u64) -> Vec<(u64, String, St
     out
 }
 
+/// The deterministic runtime for a test's `seed` (shifted by [seed_offset]).
+pub fn runner(seed: u64) -> deterministic::Runner {
+    deterministic::Runner::new(
+        deterministic::Config::new()
+            .with_seed(seed + seed_offset())
+            .with_timeout(Some(Duration::from_secs(3_600))),
+    )
+}
+
 /// `CAIRN_SIM_SEED_OFFSET=k` shifts every simulation's seed, to explore other schedules; a
 /// seed that ever fails becomes a test of its own.
 pub fn seed_offset() -> u64 {
