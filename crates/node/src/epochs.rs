@@ -85,16 +85,6 @@ impl EpochSchemes {
             .get(&epoch)
             .cloned()
     }
-
-    /// The newest epoch registered.
-    pub fn latest(&self) -> Option<u64> {
-        self.schemes
-            .lock()
-            .expect("epoch schemes lock")
-            .keys()
-            .next_back()
-            .copied()
-    }
 }
 
 impl Provider for EpochSchemes {

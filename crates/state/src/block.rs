@@ -75,9 +75,8 @@ impl State {
         }
         self.journal_clear();
         self.in_block = true;
-        let result = self
-            .record_missed_slots(missed)
-            .and_then(|()| self.execute_block_inner(height, proposer, txs, evidence));
+        self.record_missed_slots(missed);
+        let result = self.execute_block_inner(height, proposer, txs, evidence);
         self.in_block = false;
         if result.is_err() {
             self.rollback_to(0);
@@ -211,7 +210,7 @@ impl State {
     }
 
     /// Charges one missed slot to each active validator in `missed`.
-    fn record_missed_slots(&mut self, missed: &[PublicKey]) -> Result<(), BlockError> {
+    fn record_missed_slots(&mut self, missed: &[PublicKey]) {
         for key in missed {
             if !self.active_set.iter().any(|(k, _)| k == key) {
                 continue;
@@ -220,13 +219,12 @@ impl State {
             liveness.missed = liveness.missed.saturating_add(1);
             self.put_liveness(key.clone(), liveness);
         }
-        Ok(())
     }
 
     /// At the epoch's last block: jails the active validators that missed too many slots (at
     /// most a third of the set, the most absent first, so the rest stays a quorum) and starts
     /// every count afresh for the next epoch.
-    fn jail_inactive(&mut self, height: u64) -> Result<(), BlockError> {
+    fn jail_inactive(&mut self, height: u64) {
         let size = self.active_set.len() as u64;
         let threshold =
             INACTIVITY_MISSED_MIN.max(self.params.epoch_length_blocks / (2 * size.max(1)));
@@ -258,14 +256,13 @@ impl State {
                 },
             );
         }
-        let counted: Vec<PublicKey> = self
+        let counted: Vec<(PublicKey, Liveness)> = self
             .liveness
             .iter()
             .filter(|(_, l)| l.missed > 0)
-            .map(|(k, _)| k.clone())
+            .map(|(k, l)| (k.clone(), l.clone()))
             .collect();
-        for key in counted {
-            let liveness = self.liveness.get(&key).cloned().unwrap_or_default();
+        for (key, liveness) in counted {
             self.put_liveness(
                 key,
                 Liveness {
@@ -274,7 +271,6 @@ impl State {
                 },
             );
         }
-        Ok(())
     }
 
     /// Releases unbondings that mature at or before `height`, fixes the next epoch's active set
@@ -300,7 +296,7 @@ impl State {
         // the set that runs consensus for epoch e+1: the node hands it to that epoch's engine
         // as soon as this block is finalized.
         if let Some(next) = next_epoch_after(height, self.params.epoch_length_blocks) {
-            self.jail_inactive(height)?;
+            self.jail_inactive(height);
             let set = self.compute_validator_set();
             self.set_active_set(set);
             meta.epoch = next;

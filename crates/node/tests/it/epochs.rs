@@ -216,26 +216,14 @@ fn a_validator_down_for_several_epochs_catches_up_across_the_boundaries() {
         let (_task, restarted) =
             start_validator(&context, &oracle, keys[3].clone(), genesis, 1).await;
         let target = height(&nodes[0]) + 3;
-        let all: Vec<_> = nodes[..3]
-            .iter()
-            .chain(std::iter::once(&restarted))
-            .collect();
-        wait_for_height(&context, &all, target, SIM_LIMIT).await;
-        assert_eq!(
-            chain_summary(&restarted, target).await,
-            chain_summary(&nodes[0], target).await
-        );
+        assert_caught_up(&context, &nodes[..3], &restarted, target, SIM_LIMIT).await;
         // Down that long, it was jailed for inactivity (the next test brings one back): it
         // follows the chain, which the other three carry on.
         let absent = keys[3].public_key();
         assert!(jailed(&restarted, &absent));
         assert!(!active_keys(&restarted).contains(&absent));
         let further = target + EPOCH_BLOCKS + 2;
-        wait_for_height(&context, &all, further, SIM_LIMIT).await;
-        assert_eq!(
-            chain_summary(&restarted, further).await,
-            chain_summary(&nodes[1], further).await
-        );
+        assert_caught_up(&context, &nodes[..3], &restarted, further, SIM_LIMIT).await;
     });
 }
 

@@ -133,15 +133,7 @@ fn crashed_validator_restarts_and_catches_up_with_equal_root() {
             "restart lost persisted progress"
         );
         let target = height(&nodes[0]) + 5;
-        let all: Vec<_> = nodes[..3]
-            .iter()
-            .chain(std::iter::once(&restarted))
-            .collect();
-        wait_for_height(&context, &all, target, SIM_LIMIT).await;
-        assert_eq!(
-            chain_summary(&restarted, target).await,
-            chain_summary(&nodes[0], target).await
-        );
+        assert_caught_up(&context, &nodes[..3], &restarted, target, SIM_LIMIT).await;
         let balance = |n: &cairn_node::engine::NodeHandle| {
             n.chain
                 .lock()

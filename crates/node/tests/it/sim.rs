@@ -201,6 +201,23 @@ pub async fn wait_for_height(
     }
 }
 
+/// Waits (at most `limit`) until `node` and every node of `live` have finalized `target`, then
+/// checks that `node` finalized the same blocks with the same state roots as `live[0]`.
+pub async fn assert_caught_up(
+    context: &deterministic::Context,
+    live: &[NodeHandle],
+    node: &NodeHandle,
+    target: u64,
+    limit: Duration,
+) {
+    let all: Vec<_> = live.iter().chain(std::iter::once(node)).collect();
+    wait_for_height(context, &all, target, limit).await;
+    assert_eq!(
+        chain_summary(node, target).await,
+        chain_summary(&live[0], target).await
+    );
+}
+
 /// Block hash and state root at every height `1..=upto` as `node` finalized them.
 pub async fn chain_summary(node: &NodeHandle, upto: u64) -> Vec<(u64, String, String)> {
     let mut out = Vec::new();
