@@ -198,6 +198,14 @@ pub enum Reason {
         /// The element.
         value: i8,
     },
+    /// A header or channel proven under the registered model root is invalid (no valid graph
+    /// has it): the provider served a result for a model that cannot run. The challenger
+    /// wins; an honest provider checks the graph against the model root before serving, so
+    /// it never loses this way.
+    InvalidModel {
+        /// The node whose header (revealed by the pick) or opened channel is invalid.
+        node: u32,
+    },
 }
 
 /// The end of a dispute.
@@ -876,6 +884,9 @@ impl Dispute {
                 },
             ),
             StepVerdict::Consistent { value } => (Side::Provider, Reason::StepConsistent { value }),
+            StepVerdict::InvalidModel { node, .. } => {
+                (Side::Challenger, Reason::InvalidModel { node })
+            }
         };
         Ok(Phase::Resolved(self.outcome_for(winner, reason, height)))
     }

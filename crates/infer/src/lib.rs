@@ -31,8 +31,11 @@ pub mod testkit;
 
 pub use commit::{ExecCommitment, ModelCommitment, ProofError};
 pub use encode::{DecodeError, decode};
-pub use engine::{RunError, Trace, pixels_to_input, run};
-pub use graph::{Channels, ConvGeom, Graph, GraphError, Node, Op, PoolGeom, TensorInfo};
+pub use engine::{ElementError, RunError, Trace, pixels_to_input, run};
+pub use graph::{
+    ChannelRef, Channels, ConvGeom, Graph, GraphError, Node, Op, PoolGeom, TensorInfo,
+    validate_against_inputs, validate_channel, validate_header,
+};
 pub use merkle::Hash;
 pub use requant::{Multiplier, requantize};
-pub use step::{StepError, StepProof, StepVerdict, prove_step, verify_step};
+pub use step::{StepError, StepProof, StepVerdict, prove_step, verify_step, verify_valid_header};
