@@ -34,6 +34,22 @@
 //!
 //! Invariant: the state machine ([`game`]) reads no clock (heights are passed in), no RNG,
 //! no float, uses no hash map, and a rejected move changes nothing.
+//!
+//! Invariant: nothing here panics or overflows, for any parameters, moves or bytes: the chain
+//! rebuilds a [`Dispute`] by replaying recorded moves inside block execution. The crate denies
+//! `unwrap`/`expect`/`panic!`/`unreachable!`, slice indexing and unchecked arithmetic outside
+//! tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 
 pub mod encode;
 pub mod forge;
