@@ -151,7 +151,8 @@ pub fn action(
             amount,
         },
         TxCommand::LinkHotKey { hot } => {
-            let hot_key = load_key(&hot).with_context(|| format!("--hot: cannot load key '{hot}'"))?;
+            let hot_key =
+                load_key(&hot).with_context(|| format!("--hot: cannot load key '{hot}'"))?;
             Action::LinkHotKey {
                 hot: hot_key.public_key(),
                 proof: cairn_types::sign_hot_key_link(&hot_key, chain_id, signer),

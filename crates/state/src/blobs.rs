@@ -50,7 +50,10 @@ impl State {
             declare(&mut out, r.graph, r.graph_bytes);
         }
         for (_, id) in &self.inference_deadlines {
-            let model = self.inferences.get(id).and_then(|i| self.models.get(&i.model));
+            let model = self
+                .inferences
+                .get(id)
+                .and_then(|i| self.models.get(&i.model));
             if let Some(m) = model {
                 let r = &m.registration;
                 declare(&mut out, r.graph, r.graph_bytes);

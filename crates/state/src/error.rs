@@ -267,7 +267,9 @@ pub enum BlockError {
         epoch: u64,
         view: u64,
     },
-    #[error("evidence is for epoch {got}; a block carries evidence of its own epoch {expected} only")]
+    #[error(
+        "evidence is for epoch {got}; a block carries evidence of its own epoch {expected} only"
+    )]
     EvidenceEpoch { got: u64, expected: u64 },
     #[error("evidence names {offender}, which is not a validator")]
     UnknownOffender { offender: PublicKey },

@@ -409,9 +409,7 @@ impl State {
                     .ok_or(overflow("unbonding amount"))?;
                 self.put_unbonding(key, total);
             }
-            Action::LinkHotKey { hot, .. } => {
-                self.put_hot_key(hot.clone(), Some(acting.clone()))
-            }
+            Action::LinkHotKey { hot, .. } => self.put_hot_key(hot.clone(), Some(acting.clone())),
             Action::UnlinkHotKey { hot } => self.put_hot_key(hot.clone(), None),
             Action::SetValidatorMoniker { validator, moniker } => {
                 let mut v = self.known_validator(validator)?.clone();

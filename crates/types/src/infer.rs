@@ -170,10 +170,7 @@ impl ModelRegistration {
         if self.graph_bytes == 0 || self.graph_bytes > GRAPH_BYTES_MAX {
             return Err((
                 "graph_bytes",
-                format!(
-                    "must be 1..={GRAPH_BYTES_MAX}, got {}",
-                    self.graph_bytes
-                ),
+                format!("must be 1..={GRAPH_BYTES_MAX}, got {}", self.graph_bytes),
             ));
         }
         if self.graph == [0; 32] || self.model_root == [0; 32] {

@@ -71,7 +71,10 @@ pub fn hot_key_link_message(chain_id: &str, cold: &Address) -> Vec<u8> {
 /// Signs `hot`'s consent to be linked to `cold` on `chain_id`.
 pub fn sign_hot_key_link(hot: &PrivateKey, chain_id: &str, cold: &Address) -> Signature {
     use commonware_cryptography::Signer;
-    hot.sign(HOT_KEY_LINK_NAMESPACE, &hot_key_link_message(chain_id, cold))
+    hot.sign(
+        HOT_KEY_LINK_NAMESPACE,
+        &hot_key_link_message(chain_id, cold),
+    )
 }
 
 /// Whether `proof` is `hot`'s consent to be linked to `cold` on `chain_id`.

@@ -94,9 +94,9 @@ pub fn run(args: InferArgs, client: &RpcClient, key: PrivateKey, json: bool) -> 
     let input = read_input(&args.input, args.data.as_deref(), &model)?;
     let payment = args.payment.unwrap_or(model.registration.price + 10);
     let provider = match &args.provider {
-        Some(p) => Some(
-            cairn_types::parse_public_key(p).map_err(|e| anyhow::anyhow!("--provider: {e}"))?,
-        ),
+        Some(p) => {
+            Some(cairn_types::parse_public_key(p).map_err(|e| anyhow::anyhow!("--provider: {e}"))?)
+        }
         None => None,
     };
     let me = Participant::new(RpcClient::new(client.url()), key)?;
@@ -202,12 +202,7 @@ fn verdict(model: &LoadedModel, v: &InferenceView, input: &[u8]) -> anyhow::Resu
         if let Some(end) = &d.end {
             println!(
                 "dispute {}: {} won after {} moves ({} bytes on chain): {}; {} bond paid to the winner",
-                d.index,
-                end.winner,
-                d.moves,
-                d.move_bytes,
-                end.reason,
-                end.slashed
+                d.index, end.winner, d.moves, d.move_bytes, end.reason, end.slashed
             );
         }
     }

@@ -117,7 +117,15 @@ impl Provider {
                 let model = self.model(&view.model)?;
                 let player = self.player(view, &model)?.clone();
                 for d in open_disputes(view, &self.me.address, true) {
-                    play_turn(&self.me, &model, view, d, &player, Side::Provider, &self.log)?;
+                    play_turn(
+                        &self.me,
+                        &model,
+                        view,
+                        d,
+                        &player,
+                        Side::Provider,
+                        &self.log,
+                    )?;
                 }
                 Ok(false)
             }

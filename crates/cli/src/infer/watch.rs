@@ -91,18 +91,27 @@ impl Watcher {
             return Ok(ended);
         }
         let in_window = matches!(view.status.as_str(), "served" | "disputed");
-        if in_window && !self.verified.contains(&view.id) && !self.challenged.contains(&view.id)
-        {
+        if in_window && !self.verified.contains(&view.id) && !self.challenged.contains(&view.id) {
             self.check_result(view, &result.account, &result.output)?;
         }
         if view.status == "disputed" {
-            let mine: Vec<_> = open_disputes(view, &self.me.address, false).cloned().collect();
+            let mine: Vec<_> = open_disputes(view, &self.me.address, false)
+                .cloned()
+                .collect();
             if !mine.is_empty() {
                 let model = self.model(&view.model)?;
                 let player = self.player(view, &model)?.clone();
                 for d in &mine {
                     self.open.insert((view.id, d.index));
-                    play_turn(&self.me, &model, view, d, &player, Side::Challenger, &self.log)?;
+                    play_turn(
+                        &self.me,
+                        &model,
+                        view,
+                        d,
+                        &player,
+                        Side::Challenger,
+                        &self.log,
+                    )?;
                 }
             }
         }

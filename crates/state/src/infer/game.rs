@@ -112,7 +112,15 @@ pub fn dispute_game(
     let result = i.result.as_ref().ok_or("no result")?;
     let challenger = claim_of(&d.challenge)?;
     let bond = d.challenge.bond;
-    let params = game_params(model, i, result, challenger, d.k, bond, d.challenge.posted_at)?;
+    let params = game_params(
+        model,
+        i,
+        result,
+        challenger,
+        d.k,
+        bond,
+        d.challenge.posted_at,
+    )?;
     let mut game = Dispute::open(params).map_err(|e| e.to_string())?;
     for (height, bytes) in &d.moves {
         let side = game.turn().ok_or("a move after the end")?;

@@ -3,12 +3,13 @@
 use crate::error::{InferError, TxError};
 use crate::infer::game::{as_i8, checked_claim, err, game_params};
 use crate::infer::{
-    DISPUTE_MOVES_MAX, DisputeRecord, Inference, InferenceStatus, Model, ModelStatus,
-    PostedClaim,
+    DISPUTE_MOVES_MAX, DisputeRecord, Inference, InferenceStatus, Model, ModelStatus, PostedClaim,
 };
 use crate::state::State;
 use cairn_dispute::{Dispute, Move, Side};
-use cairn_types::infer::{self as limits, Lineage, ModelRegistration, bond_min, elements, model_id};
+use cairn_types::infer::{
+    self as limits, Lineage, ModelRegistration, bond_min, elements, model_id,
+};
 use cairn_types::task::BlobHash;
 use cairn_types::{Action, Address, Amount, to_hex};
 
@@ -83,9 +84,12 @@ impl State {
         match action {
             Action::RegisterModel { model } => self.check_register(acting, model),
             Action::RetireModel { model } => self.check_retire(acting, model).map(|_| ()),
-            Action::RequestInference { model, input, payment, .. } => {
-                self.check_request(model, input, *payment)
-            }
+            Action::RequestInference {
+                model,
+                input,
+                payment,
+                ..
+            } => self.check_request(model, input, *payment),
             Action::PostResult {
                 request,
                 output,
@@ -160,7 +164,12 @@ impl State {
         Ok(m)
     }
 
-    fn check_request(&self, model: &BlobHash, input: &[u8], payment: Amount) -> Result<(), TxError> {
+    fn check_request(
+        &self,
+        model: &BlobHash,
+        input: &[u8],
+        payment: Amount,
+    ) -> Result<(), TxError> {
         let m = self.known_model(model)?;
         if !m.is_active() {
             return Err(err(InferError::ModelNotActive {
@@ -235,7 +244,10 @@ impl State {
         height: u64,
     ) -> Result<(Dispute, PostedClaim), TxError> {
         let i = self.known_request(request)?;
-        if !matches!(i.status, InferenceStatus::Served | InferenceStatus::Disputed) {
+        if !matches!(
+            i.status,
+            InferenceStatus::Served | InferenceStatus::Disputed
+        ) {
             return Err(err(InferError::WrongStatus {
                 request,
                 status: i.status.name(),
@@ -249,7 +261,10 @@ impl State {
                 deadline: i.window_end,
             }));
         }
-        let result = i.result.as_ref().ok_or(overflow("served without a result"))?;
+        let result = i
+            .result
+            .as_ref()
+            .ok_or(overflow("served without a result"))?;
         if result.account == *challenger {
             return Err(err(InferError::SelfChallenge));
         }
@@ -447,7 +462,12 @@ impl State {
         Ok(())
     }
 
-    fn retire_model(&mut self, acting: &Address, id: &BlobHash, height: u64) -> Result<(), TxError> {
+    fn retire_model(
+        &mut self,
+        acting: &Address,
+        id: &BlobHash,
+        height: u64,
+    ) -> Result<(), TxError> {
         let mut m = self.check_retire(acting, id)?.clone();
         self.credit(acting, m.deposit)?;
         m.deposit = 0;

@@ -60,7 +60,10 @@ impl State {
     ) -> Result<(), TxError> {
         let request = d.request;
         let mut i = self.known_request(request)?.clone();
-        let result = i.result.clone().ok_or(overflow("dispute without a result"))?;
+        let result = i
+            .result
+            .clone()
+            .ok_or(overflow("dispute without a result"))?;
         let bond = d.challenge.bond;
         let provider_won = outcome.winner == Side::Provider;
         d.end = Some(DisputeEnd {
@@ -77,7 +80,10 @@ impl State {
         let challenger = d.challenge.account.clone();
         let index = d.index;
         self.put_dispute(d);
-        i.open_disputes = i.open_disputes.checked_sub(1).ok_or(overflow("open disputes"))?;
+        i.open_disputes = i
+            .open_disputes
+            .checked_sub(1)
+            .ok_or(overflow("open disputes"))?;
         i.challenge_bonds = i
             .challenge_bonds
             .checked_sub(bond)
@@ -229,11 +235,19 @@ impl State {
     /// The result stood through its challenge window: the owner gets the price, the provider
     /// the rest of the payment and its bond back.
     fn settle(&mut self, mut i: Inference, height: u64) -> Result<(), TxError> {
-        let result = i.result.clone().ok_or(overflow("settled without a result"))?;
+        let result = i
+            .result
+            .clone()
+            .ok_or(overflow("settled without a result"))?;
         let mut model = self.known_model(&i.model)?.clone();
-        let fee = i.payment.checked_sub(i.price).ok_or(overflow("provider fee"))?;
+        let fee = i
+            .payment
+            .checked_sub(i.price)
+            .ok_or(overflow("provider fee"))?;
         self.credit(&model.owner, i.price)?;
-        let payout = fee.checked_add(result.bond).ok_or(overflow("provider payout"))?;
+        let payout = fee
+            .checked_add(result.bond)
+            .ok_or(overflow("provider payout"))?;
         self.credit(&result.account, payout)?;
         model.served = model.served.saturating_add(1);
         self.put_model(model);

@@ -204,7 +204,10 @@ fn a_hot_key_can_unlink_itself() {
         s.check_tx(&other),
         Err(TxError::HotKeyNotAllowed { .. })
     ));
-    block(&mut s, &[tx(50, 0, 1, Action::UnlinkHotKey { hot: pk(50) })]);
+    block(
+        &mut s,
+        &[tx(50, 0, 1, Action::UnlinkHotKey { hot: pk(50) })],
+    );
     assert_eq!(s.hot_key_owner(&pk(50)), None);
     assert_eq!(s.hot_key_owner(&pk(52)), Some(pk(OP2)));
 }

@@ -746,3 +746,194 @@ fn corrupted_moves_are_refused_and_the_honest_side_still_wins() {
         assert_eq!(held(&net.state), 0);
     }
 }
+
+/// Plays dispute `index` over `request` honestly to its end (the provider with `provider`,
+/// the challenger `challenger_seed` with `challenger`), one move per block.
+fn play_dispute(
+    net: &mut Net,
+    request: u64,
+    index: u32,
+    provider: &Player,
+    (challenger_seed, challenger): (u64, &Player),
+) {
+    let model = net.state.model(&model_id()).unwrap().registration;
+    for _ in 0..64 {
+        let d = net.state.dispute(request, index).expect("opened");
+        if !d.is_open() {
+            return;
+        }
+        let i = net.state.inference(request).unwrap();
+        let (game, _, _) = dispute_game(&model, &i, &d).expect("replays");
+        let side = game.turn().expect("open");
+        let (seed, player) = match side {
+            Side::Provider => (PROVIDER, provider),
+            Side::Challenger => (challenger_seed, challenger),
+        };
+        let mv = player.respond(side, &game.request()).expect("a move");
+        let action = Action::DisputeMove {
+            request,
+            dispute: index,
+            mv: mv.encode(),
+        };
+        net.block(vec![(seed, action)]);
+    }
+    panic!("dispute {index} did not end");
+}
+
+#[test]
+fn sybil_challenges_cannot_exhaust_the_challenges_of_a_wrong_result() {
+    // Today's attack: the provider's own Sybils take all 8 challenge slots and lose on
+    // purpose, so the wrong result settles. Now challenges are uncapped and run in parallel.
+    const SYBILS: u64 = 10;
+    let sybil = |n: u64| 60 + n;
+    let mut accounts: Vec<(u64, Amount)> = (0..SYBILS).map(|n| (sybil(n), 10_000)).collect();
+    accounts.extend([
+        (OWNER, 10_000),
+        (CLIENT, 10_000),
+        (PROVIDER, 10_000),
+        (CHALLENGER, 10_000),
+    ]);
+    let mut net = Net::with_accounts(&accounts);
+    let id = requested(&mut net);
+    // The provider lies at the last node; each Sybil disputes with a trace that is wrong
+    // earlier (at node 2, where the provider is right): false challenges the provider wins.
+    let liar = Player::new(graph(), lie(3));
+    net.block(vec![(PROVIDER, post(id, &liar, BOND))]);
+    let sybil_lie = Player::new(graph(), lie(2));
+    assert_ne!(sybil_lie.trace().output(), liar.trace().output());
+    let sybils: Vec<(u64, Action)> = (0..SYBILS)
+        .map(|n| (sybil(n), challenge(id, &sybil_lie, 2, BOND)))
+        .collect();
+    net.block(sybils);
+    assert_eq!(
+        net.state.inference(id).unwrap().open_disputes,
+        SYBILS as u32
+    );
+    // The honest challenger still gets in, inside the window.
+    let honest = Player::new(graph(), truth());
+    net.block(vec![(CHALLENGER, challenge(id, &honest, 4, BOND))]);
+    let index = SYBILS as u32;
+    // The Sybils lose one by one (the provider plays them); the wrong result never settles.
+    for n in 0..2 {
+        play_dispute(&mut net, id, n as u32, &liar, (sybil(n), &sybil_lie));
+        let end = net.state.dispute(id, n as u32).unwrap().end.unwrap();
+        assert_eq!(end.verdict, DisputeVerdict::ProviderWon, "{}", end.reason);
+    }
+    play_dispute(&mut net, id, index, &liar, (CHALLENGER, &honest));
+    let i = net.state.inference(id).unwrap();
+    assert_eq!(i.status, InferenceStatus::Refuted);
+    assert_eq!((i.open_disputes, i.challenge_bonds), (0, 0));
+    // Every still-open Sybil dispute was cancelled with its bond returned.
+    for n in 2..SYBILS {
+        let d = net.state.dispute(id, n as u32).unwrap();
+        assert_eq!(d.end.unwrap().verdict, DisputeVerdict::Cancelled);
+        assert_eq!(before_fees(&net.state, sybil(n)), 10_000);
+    }
+    assert_eq!(before_fees(&net.state, CHALLENGER), 10_000 + BOND);
+    assert_eq!(held(&net.state), 0);
+}
+
+#[test]
+fn a_result_for_a_named_provider_cannot_be_copied() {
+    let mut net = net();
+    net.block(vec![(
+        OWNER,
+        Action::RegisterModel {
+            model: registration(&graph()),
+        },
+    )]);
+    net.block(vec![(
+        CLIENT,
+        Action::RequestInference {
+            model: model_id(),
+            input: input(),
+            payment: PAYMENT,
+            provider: Some(crate::pk(PROVIDER)),
+        },
+    )]);
+    let honest = Player::new(graph(), truth());
+    // A copier posting the very bytes the provider would is refused.
+    let e = infer_error(net.reject(STRANGER, post(1, &honest, BOND)));
+    assert!(
+        matches!(e, InferError::NotAssignedProvider { request: 1, .. }),
+        "{e}"
+    );
+    net.block(vec![(PROVIDER, post(1, &honest, BOND))]);
+    assert_eq!(
+        net.state.inference(1).unwrap().result.unwrap().account,
+        crate::pk(PROVIDER)
+    );
+}
+
+#[test]
+fn bonds_grow_with_the_payment() {
+    let mut net = net();
+    net.block(vec![(
+        OWNER,
+        Action::RegisterModel {
+            model: registration(&graph()),
+        },
+    )]);
+    let payment = 5_000;
+    net.block(vec![(
+        CLIENT,
+        Action::RequestInference {
+            model: model_id(),
+            input: input(),
+            payment,
+            provider: None,
+        },
+    )]);
+    assert_eq!(infer::bond_min(payment), payment);
+    let honest = Player::new(graph(), truth());
+    let e = infer_error(net.reject(PROVIDER, post(1, &honest, payment - 1)));
+    assert!(
+        matches!(
+            e,
+            InferError::BondTooLow {
+                bond: 4_999,
+                min: 5_000
+            }
+        ),
+        "{e}"
+    );
+    net.block(vec![(PROVIDER, post(1, &honest, payment))]);
+}
+
+#[test]
+fn retiring_a_model_returns_its_deposit_and_unpins_its_graph() {
+    let mut net = net();
+    let id = requested(&mut net);
+    let graph_id = graph().blob_id();
+    assert_eq!(
+        net.state.declared_blobs().get(&graph_id),
+        Some(&(graph().encode().len() as u64))
+    );
+    let stranger = Action::RetireModel { model: model_id() };
+    assert!(matches!(
+        infer_error(net.reject(STRANGER, stranger)),
+        InferError::NotModelOwner { .. }
+    ));
+    let owner_before = balance(&net.state, OWNER);
+    net.block(vec![(OWNER, Action::RetireModel { model: model_id() })]);
+    assert_eq!(balance(&net.state, OWNER), owner_before - 1 + deposit());
+    // No new requests; the live one still pins the graph until it ends.
+    let again = Action::RequestInference {
+        model: model_id(),
+        input: input(),
+        payment: PAYMENT,
+        provider: None,
+    };
+    assert!(matches!(
+        infer_error(net.reject(CLIENT, again)),
+        InferError::ModelNotActive { .. }
+    ));
+    assert!(net.state.referenced_blobs().contains(&graph_id));
+    net.idle(infer::RESULT_WINDOW_BLOCKS + 1);
+    assert_eq!(
+        net.state.inference(id).unwrap().status,
+        InferenceStatus::Expired
+    );
+    assert!(!net.state.referenced_blobs().contains(&graph_id));
+    assert_eq!(net.state.model_deposits(), Some(0));
+}

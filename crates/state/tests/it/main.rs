@@ -2,6 +2,7 @@
 
 mod block;
 mod flows;
+mod hostile;
 mod infer;
 mod liveness;
 mod props;
@@ -218,6 +219,12 @@ impl Net {
         assert_eq!(checked, applied);
         assert_eq!(self.state.root(), root, "a rejection changed the state");
         applied
+    }
+
+    /// Checks `action` by `signer` as the mempool would, without applying it.
+    pub fn check(&self, signer: u64, action: &Action) -> Result<(), cairn_state::TxError> {
+        let nonce = *self.nonces.get(&signer).unwrap_or(&0);
+        self.state.check_tx(&tx(signer, nonce, 1, action.clone()))
     }
 
     pub fn idle(&mut self, blocks: u64) {
