@@ -201,11 +201,14 @@ impl App {
         let mut scratch = parent.clone();
         let mut txs = Vec::with_capacity(candidates.len());
         for tx in candidates {
-            if scratch
-                .apply_tx(&tx, proposer, height, txs.len() as u32)
-                .is_ok()
-            {
-                txs.push(tx);
+            let index = u32::try_from(txs.len()).unwrap_or(u32::MAX);
+            match scratch.apply_tx(&tx, proposer, height, index) {
+                Ok(_) => txs.push(tx),
+                Err(err @ cairn_state::TxError::Internal { .. }) => {
+                    // A bug reached by an outside transaction: dropped, but never quietly.
+                    tracing::error!(tx = %cairn_types::to_hex(tx.hash()), %err, "transaction hit an internal fault");
+                }
+                Err(_) => {}
             }
         }
         // Evidence is applied before the txs (slashing touches bonds, not balances, so the

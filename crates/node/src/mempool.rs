@@ -1,5 +1,10 @@
 //! Pending transactions, validated against the latest finalized state before they are admitted
 //! (and before they are gossiped), bounded in count per node and per signer.
+//!
+//! Block candidates come in arrival order (first admitted, first proposed), never in key
+//! order: ordering by signer key would let anyone win every same-block race (a challenge, a
+//! trainer slot, a first result) by grinding a key that sorts first. What a proposer saw first
+//! is its own view and cannot be checked by others; it is documented in docs/SECURITY.md.
 
 use cairn_state::{State, TxError};
 use cairn_types::{Digest, PublicKey, SignedTx};
@@ -26,8 +31,13 @@ pub enum AdmitError {
 
 #[derive(Default)]
 pub struct Mempool {
-    by_sender: BTreeMap<(PublicKey, u64), SignedTx>,
+    /// Each pending tx with its arrival number.
+    by_sender: BTreeMap<(PublicKey, u64), (u64, SignedTx)>,
     by_hash: BTreeMap<Digest, (PublicKey, u64)>,
+    /// Arrival number → (signer, nonce): the proposal order.
+    arrivals: BTreeMap<u64, (PublicKey, u64)>,
+    /// The next arrival number.
+    arrived: u64,
 }
 
 impl Mempool {
@@ -67,7 +77,13 @@ impl Mempool {
         let pending = self.pending_from(&signer);
         match state.check_tx(&tx) {
             Ok(()) => {}
-            Err(TxError::FutureNonce { expected, got, .. }) if got == expected + pending => {}
+            Err(TxError::FutureNonce { expected, got, .. })
+                if Some(got) == expected.checked_add(pending) => {}
+            Err(err @ TxError::Internal { .. }) => {
+                // A bug reached by an outside transaction: refused, but never quietly.
+                tracing::error!(tx = %cairn_types::to_hex(hash), %err, "transaction hit an internal fault");
+                return Err(err.into());
+            }
             Err(err) => return Err(err.into()),
         }
         if pending >= MEMPOOL_TXS_PER_SIGNER_MAX {
@@ -79,25 +95,51 @@ impl Mempool {
             // Same signer and nonce, different bytes: first one wins (no fee-bumping yet).
             return Err(AdmitError::Duplicate(cairn_types::to_hex(hash)));
         }
-        self.by_hash.insert(hash, (signer.clone(), tx.tx.nonce));
-        self.by_sender.insert((signer, tx.tx.nonce), tx);
+        let key = (signer, tx.tx.nonce);
+        let arrival = self.arrived;
+        self.arrived = self.arrived.saturating_add(1);
+        self.by_hash.insert(hash, key.clone());
+        self.arrivals.insert(arrival, key.clone());
+        self.by_sender.insert(key, (arrival, tx));
         Ok(hash)
     }
 
-    /// Candidates for a block, signer by signer in key order and nonce order, up to `max_txs`
-    /// and `max_bytes`. The proposer still executes each one and drops those that fail.
+    /// Candidates for a block in arrival order, up to `max_txs` and `max_bytes`; a signer's
+    /// transactions stay in nonce order (one that arrived before its predecessor waits for a
+    /// later block). The proposer still executes each one and drops those that fail.
     pub fn candidates(&self, max_txs: usize, max_bytes: usize) -> Vec<SignedTx> {
         let mut out = Vec::new();
         let mut bytes = 0usize;
-        for tx in self.by_sender.values() {
-            let size = tx.encode_size();
-            if out.len() >= max_txs || bytes + size > max_bytes {
-                break;
+        // Each signer's next nonce to propose: its lowest pending one.
+        let mut next: BTreeMap<&PublicKey, u64> = BTreeMap::new();
+        for (signer, nonce) in self.by_sender.keys() {
+            next.entry(signer).or_insert(*nonce);
+        }
+        for (signer, nonce) in self.arrivals.values() {
+            let Some((_, tx)) = self.by_sender.get(&(signer.clone(), *nonce)) else {
+                continue;
+            };
+            if next.get(signer) != Some(nonce) {
+                continue;
             }
-            bytes += size;
+            let size = tx.encode_size();
+            let within = bytes.checked_add(size).filter(|b| *b <= max_bytes);
+            let Some(total) = within.filter(|_| out.len() < max_txs) else {
+                break;
+            };
+            bytes = total;
+            next.insert(signer, nonce.saturating_add(1));
             out.push(tx.clone());
         }
         out
+    }
+
+    /// Forgets the pending tx of `key`.
+    fn remove(&mut self, key: &(PublicKey, u64)) {
+        if let Some((arrival, tx)) = self.by_sender.remove(key) {
+            self.by_hash.remove(&tx.hash());
+            self.arrivals.remove(&arrival);
+        }
     }
 
     /// Drops transactions a finalized block included, any whose nonce is now stale, and every
@@ -106,8 +148,8 @@ impl Mempool {
     /// keeping it would block the signer's nonce forever.
     pub fn prune(&mut self, state: &State, included: &[SignedTx]) {
         for tx in included {
-            if let Some(key) = self.by_hash.remove(&tx.hash()) {
-                self.by_sender.remove(&key);
+            if let Some(key) = self.by_hash.get(&tx.hash()).cloned() {
+                self.remove(&key);
             }
         }
         let stale: Vec<(PublicKey, u64)> = self
@@ -121,14 +163,12 @@ impl Mempool {
             .cloned()
             .collect();
         for key in stale {
-            if let Some(tx) = self.by_sender.remove(&key) {
-                self.by_hash.remove(&tx.hash());
-            }
+            self.remove(&key);
         }
         let mut dead: Vec<(PublicKey, u64)> = Vec::new();
         let mut previous: Option<&PublicKey> = None;
         let mut dead_signer = false;
-        for ((signer, nonce), tx) in &self.by_sender {
+        for ((signer, nonce), (_, tx)) in &self.by_sender {
             if previous != Some(signer) {
                 previous = Some(signer);
                 dead_signer = state.check_tx(tx).is_err();
@@ -138,9 +178,7 @@ impl Mempool {
             }
         }
         for key in dead {
-            if let Some(tx) = self.by_sender.remove(&key) {
-                self.by_hash.remove(&tx.hash());
-            }
+            self.remove(&key);
         }
     }
 }
@@ -292,6 +330,27 @@ mod tests {
             })
             .collect();
         assert_eq!(left, vec![(1, 2)]);
+    }
+
+    #[test]
+    fn candidates_follow_arrival_order_not_signer_keys() {
+        let state = state();
+        let mut pool = Mempool::default();
+        // Signer 3 arrives first, then 1, then 3 again and 2: whatever their keys' order.
+        for (seed, nonce) in [(3, 0), (1, 0), (3, 1), (2, 0), (1, 1)] {
+            pool.admit(&state, tx(seed, nonce)).unwrap();
+        }
+        let order: Vec<(PublicKey, u64)> = pool
+            .candidates(10, usize::MAX)
+            .iter()
+            .map(|t| (t.tx.signer.clone(), t.tx.nonce))
+            .collect();
+        let expected: Vec<(PublicKey, u64)> = [(3, 0), (1, 0), (3, 1), (2, 0), (1, 1)]
+            .iter()
+            .map(|(seed, nonce)| (key(*seed).public_key(), *nonce))
+            .collect();
+        assert_eq!(order, expected);
+        assert_eq!(pool.candidates(2, usize::MAX).len(), 2);
     }
 
     #[test]
