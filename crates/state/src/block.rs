@@ -125,8 +125,12 @@ impl State {
     /// every count afresh for the next epoch.
     fn jail_inactive(&mut self, height: u64) {
         let size = self.active_set.len() as u64;
-        let threshold =
-            INACTIVITY_MISSED_MIN.max(self.params.epoch_length_blocks / (2 * size.max(1)));
+        let threshold = INACTIVITY_MISSED_MIN.max(
+            self.params
+                .epoch_length_blocks
+                .checked_div(size.saturating_mul(2))
+                .unwrap_or(0),
+        );
         let mut absent: Vec<(u32, PublicKey)> = self
             .liveness
             .iter()
@@ -211,11 +215,12 @@ pub fn next_epoch_after(height: u64, epoch_length: u64) -> Option<u64> {
     // epoch_length >= 2: checked by genesis validation and snapshot decoding.
     let next = height.checked_add(1)?;
     next.is_multiple_of(epoch_length.max(1))
-        .then(|| next / epoch_length.max(1))
+        .then(|| next.checked_div(epoch_length).unwrap_or(next))
 }
 
 /// The epoch whose validator set the state holds after block `height`: the epoch of the next
 /// block.
 pub fn epoch_after(height: u64, epoch_length: u64) -> u64 {
-    height.saturating_add(1) / epoch_length.max(1)
+    let next = height.saturating_add(1);
+    next.checked_div(epoch_length).unwrap_or(next)
 }

@@ -82,6 +82,8 @@ impl Write for Validator {
 }
 
 impl EncodeSize for Validator {
+    // Sums of field sizes, each bounded by the decoder's limits: cannot overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         2 * PublicKey::SIZE + string_size(&self.moniker) + 3 * u64::SIZE + bool::SIZE
     }
@@ -192,6 +194,8 @@ impl Write for Meta {
 }
 
 impl EncodeSize for Meta {
+    // Sums of field sizes, each bounded by the decoder's limits: cannot overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         string_size(&self.chain_id) + 3 * u64::SIZE
     }
@@ -269,6 +273,8 @@ impl Write for Liveness {
 }
 
 impl EncodeSize for Liveness {
+    // Sums of field sizes, each bounded by the decoder's limits: cannot overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         u32::SIZE + self.jailed_at.encode_size()
     }

@@ -30,6 +30,22 @@
 //! `value` its codec encoding. Leaves are sorted by `(tag, key)` and committed with
 //! `commonware_storage::bmt`. Leaf digests are cached and updated on every write.
 
+// No panics on outside input (see ARCHITECTURE.md, "No input can panic a node"): unwraps,
+// indexing and unchecked arithmetic are refused outside tests; each reviewed exception is an
+// `#[allow]` on the smallest item, with the reason it cannot fire.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 // Errors and undo records carry ed25519 keys, which hold their decoded curve point (~200
 // bytes). Keeping them typed beats boxing them for callers that match on them, and a
 // rejection costs far less than the signature check that precedes it.

@@ -31,7 +31,11 @@ fn shares(
     let mut takes = Vec::with_capacity(parts.len());
     for part in parts {
         // part <= total, so the share is <= amount and fits in u64.
-        let share = u128::from(*part) * u128::from(amount) / u128::from(total.max(1));
+        // A product of two u64 fits a u128; the divisor is at least 1.
+        let share = u128::from(*part)
+            .saturating_mul(u128::from(amount))
+            .checked_div(u128::from(total))
+            .unwrap_or(0);
         takes.push(u64::try_from(share).map_err(|_| overflow("slash share"))?);
     }
     let from_parts = takes
@@ -106,8 +110,8 @@ impl State {
             .try_fold(validator.self_bond, |acc, a| acc.checked_add(*a))
             .ok_or(overflow("stake at risk"))?;
         let bps = u128::from(self.params.slash_fraction_bps).min(BPS_ONE);
-        let amount =
-            u64::try_from(u128::from(total) * bps / BPS_ONE).map_err(|_| overflow("slash"))?;
+        let amount = u64::try_from(u128::from(total).saturating_mul(bps) / BPS_ONE)
+            .map_err(|_| overflow("slash"))?;
         let (takes, from_self) = shares(amount, total, &parts, validator.self_bond)?;
         let mut from_delegations: Amount = 0;
         for ((stake, held), take) in stakes.into_iter().zip(takes) {

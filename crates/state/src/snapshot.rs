@@ -138,7 +138,7 @@ impl State {
             &unbondings,
             held,
         )?;
-        if !active_set.windows(2).all(|w| w[0].0 < w[1].0) {
+        if !active_set.is_sorted_by(|a, b| a.0 < b.0) {
             return Err(inconsistent("active set is not strictly sorted by key"));
         }
         if hot_keys

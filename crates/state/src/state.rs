@@ -57,7 +57,7 @@ pub(crate) fn leaf_digest(tag: u8, key: &[u8], value: &[u8]) -> Digest {
 }
 
 fn leaf_key(tag: u8, key: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(1 + key.len());
+    let mut out = Vec::with_capacity(key.len().saturating_add(1));
     out.push(tag);
     out.extend_from_slice(key);
     out

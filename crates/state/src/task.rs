@@ -257,6 +257,8 @@ impl Write for TaskStatus {
 }
 
 impl EncodeSize for TaskStatus {
+    // Sums of field sizes, each bounded by the decoder's limits: cannot overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         1 + match self {
             TaskStatus::Review { .. } => u64::SIZE,
@@ -367,6 +369,8 @@ impl Write for Round {
 }
 
 impl EncodeSize for Round {
+    // Sums of field sizes, each bounded by the decoder's limits: cannot overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         u32::SIZE
             + 32
@@ -418,6 +422,8 @@ impl Write for Task {
 }
 
 impl EncodeSize for Task {
+    // Sums of field sizes, each bounded by the decoder's limits: cannot overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         u64::SIZE
             + PublicKey::SIZE
@@ -522,6 +528,8 @@ impl Write for RoundRecord {
 }
 
 impl EncodeSize for RoundRecord {
+    // Sums of field sizes, each bounded by the decoder's limits: cannot overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         32 + self.outcomes.encode_size()
             + self.validators.encode_size()
@@ -547,7 +555,8 @@ impl Read for RoundRecord {
 
 fn bps(amount: Amount, bps: u64) -> Amount {
     // amount * bps / 10_000 <= amount for bps <= 10_000: fits.
-    u64::try_from(u128::from(amount) * u128::from(bps.min(10_000)) / 10_000).unwrap_or(amount)
+    let scaled = u128::from(amount).saturating_mul(u128::from(bps.min(10_000))) / 10_000;
+    u64::try_from(scaled).unwrap_or(amount)
 }
 
 fn task_err(error: TaskError) -> TxError {
@@ -869,11 +878,11 @@ impl State {
                         .sum()
                 };
                 let (yes, no) = (tally(true), tally(false));
-                if yes * 3 > total * 2 {
+                if yes.saturating_mul(3) > total.saturating_mul(2) {
                     t.status = TaskStatus::Running;
                     self.open_round(&mut t, height)?;
                     self.put_task(t);
-                } else if no * 3 >= total {
+                } else if no.saturating_mul(3) >= total {
                     // Two thirds can no longer approve.
                     self.put_task(t);
                     self.reject_task(*task)?;
@@ -1009,7 +1018,7 @@ impl State {
             .filter_map(|(v, _)| t.validators.get(v))
             .map(|m| u128::from(m.stake))
             .sum();
-        if total == 0 || attesting * 3 < total * 2 {
+        if total == 0 || attesting.saturating_mul(3) < total.saturating_mul(2) {
             return Ok(());
         }
         self.close_round(task, round, Some(model), height)
@@ -1211,9 +1220,9 @@ impl State {
 
         // The round's budget: the unpaid escrow spread over the rounds left.
         let rounds_left = u64::from(t.spec.rounds.saturating_sub(t.rounds_closed).max(1));
-        let budget = t.escrow / rounds_left;
+        let budget = t.escrow.checked_div(rounds_left).unwrap_or(0);
 
-        let mut neurons = Vec::with_capacity(n_val + n_upd);
+        let mut neurons = Vec::with_capacity(n_val.saturating_add(n_upd));
         for (addr, scores) in &revealers {
             let stake = t.validators.get(addr).map_or(0, |m| m.stake);
             let upscaled = max_upscale_weights(scores);
@@ -1221,7 +1230,12 @@ impl State {
                 .iter()
                 .enumerate()
                 .filter(|(_, w)| **w > 0)
-                .map(|(j, w)| (u16::try_from(n_val + j).unwrap_or(u16::MAX), *w))
+                .map(|(j, w)| {
+                    (
+                        u16::try_from(n_val.saturating_add(j)).unwrap_or(u16::MAX),
+                        *w,
+                    )
+                })
                 .collect();
             neurons.push(Neuron {
                 stake,
@@ -1269,7 +1283,7 @@ impl State {
         let consensus: Vec<u16> = (0..n_upd)
             .map(|j| {
                 out.as_ref()
-                    .and_then(|o| o.consensus.get(n_val + j))
+                    .and_then(|o| o.consensus.get(n_val.saturating_add(j)))
                     .map_or(0, |c| c.to_u16_proportion())
             })
             .collect();
@@ -1277,13 +1291,13 @@ impl State {
         let mut paid: Amount = 0;
         let mut burnt: Amount = 0;
         let mut outcomes = Vec::with_capacity(n_upd);
-        for (j, s) in r.submissions.iter().enumerate() {
-            let c = consensus[j];
+        for (j, (s, &c)) in r.submissions.iter().zip(&consensus).enumerate() {
             let accepted = c > 0
-                && u64::from(c) * 1_000 >= u64::from(t.spec.accept_per_mille) * u64::from(best);
+                && u64::from(c).saturating_mul(1_000)
+                    >= u64::from(t.spec.accept_per_mille).saturating_mul(u64::from(best));
             let reward = if accepted {
                 out.as_ref()
-                    .and_then(|o| o.server_emission.get(n_val + j).copied())
+                    .and_then(|o| o.server_emission.get(n_val.saturating_add(j)).copied())
                     .unwrap_or(0)
             } else {
                 0

@@ -71,6 +71,9 @@ impl Write for Evidence {
 }
 
 impl EncodeSize for Evidence {
+    // Sums of field sizes, each bounded by the decoder's limits (a few MiB at most): cannot
+    // overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         1 + self.offender.encode_size()
             + UInt(self.epoch).encode_size()
@@ -217,6 +220,9 @@ impl Write for Block {
 }
 
 impl EncodeSize for Block {
+    // Sums of field sizes, each bounded by the decoder's limits (a few MiB at most): cannot
+    // overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         self.context.encode_size()
             + self.parent.encode_size()

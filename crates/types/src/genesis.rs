@@ -131,7 +131,7 @@ impl Genesis {
 
     /// Writes the document as pretty JSON.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let text = serde_json::to_string_pretty(self).expect("genesis serializes");
+        let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
         std::fs::write(path, text + "\n")
     }
 

@@ -66,7 +66,7 @@ pub fn model_id(owner: &crate::Address, graph: &BlobHash) -> BlobHash {
 /// The least bond a result or a challenge on a request paying `payment` must post:
 /// `max(BOND_MIN, payment · BOND_PAYMENT_BPS / 10 000)`.
 pub fn bond_min(payment: Amount) -> Amount {
-    let scaled = u128::from(payment) * u128::from(BOND_PAYMENT_BPS) / 10_000;
+    let scaled = u128::from(payment).saturating_mul(u128::from(BOND_PAYMENT_BPS)) / 10_000;
     BOND_MIN.max(u64::try_from(scaled).unwrap_or(u64::MAX))
 }
 
@@ -211,6 +211,9 @@ impl Write for ModelRegistration {
 }
 
 impl EncodeSize for ModelRegistration {
+    // Sums of field sizes, each bounded by the decoder's limits (a few MiB at most): cannot
+    // overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         32 + 8
             + 32

@@ -3,6 +3,23 @@
 //! Everything that crosses a process boundary or enters a hash is defined here, encoded with
 //! `commonware-codec` (canonical, length-bounded), so every node computes the same bytes.
 
+// No panics on outside input (see ARCHITECTURE.md, "No input can panic a node"): unwraps,
+// indexing and unchecked arithmetic are refused outside tests; each reviewed exception is an
+// `#[allow]` on the smallest item, with the reason it cannot fire.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::todo,
+        clippy::unimplemented,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
 pub mod block;
 pub mod genesis;
 pub mod infer;

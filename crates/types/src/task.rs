@@ -58,11 +58,11 @@ impl AggregationRule {
             ),
             AggregationRule::TrimmedMean { .. } => Ok(()),
             AggregationRule::Krum { byzantine } | AggregationRule::MultiKrum { byzantine, .. }
-                if u64::from(n) < 2 * u64::from(byzantine) + 3 =>
+                if u64::from(n) < u64::from(byzantine).saturating_mul(2).saturating_add(3) =>
             {
                 Err(format!(
                     "krum with f = {byzantine} needs at least 2f + 3 = {} updates per round, got {n}",
-                    2 * u64::from(byzantine) + 3
+                    u64::from(byzantine).saturating_mul(2).saturating_add(3)
                 ))
             }
             AggregationRule::MultiKrum { select, .. } if select == 0 || select > n => Err(format!(
@@ -100,7 +100,7 @@ impl std::str::FromStr for AggregationRule {
                 .parse::<u32>()
                 .map_err(|e| format!("aggregation rule '{s}': parameter {i} is not a number: {e}"))
         };
-        let (rule, arity) = match parts[0] {
+        let (rule, arity) = match parts.first().copied().unwrap_or_default() {
             "fedavg" => (AggregationRule::FedAvg, 1),
             "median" => (AggregationRule::Median, 1),
             "trimmed-mean" => (
@@ -126,8 +126,8 @@ impl std::str::FromStr for AggregationRule {
         if parts.len() != arity {
             return Err(format!(
                 "aggregation rule '{s}' has {} parameters; expected {}",
-                parts.len() - 1,
-                arity - 1
+                parts.len().saturating_sub(1),
+                arity.saturating_sub(1)
             ));
         }
         Ok(rule)
@@ -157,6 +157,9 @@ impl Write for AggregationRule {
 }
 
 impl EncodeSize for AggregationRule {
+    // Sums of field sizes, each bounded by the decoder's limits (a few MiB at most): cannot
+    // overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         1 + match self {
             AggregationRule::FedAvg | AggregationRule::Median => 0,
@@ -271,8 +274,11 @@ impl TaskSpec {
     /// Most blobs the task can pin on every node, each at most `blob_max_bytes`: the initial
     /// model, then per round a checkpoint and up to `trainers_per_round` updates.
     pub fn pinned_blobs_max(&self) -> u64 {
-        let per_round = 1 + u64::from(self.trainers_per_round);
-        1 + u64::from(self.rounds) * per_round
+        // At most 1 + 10_000 · 65 (validated bounds); saturating all the same.
+        let per_round = u64::from(self.trainers_per_round).saturating_add(1);
+        u64::from(self.rounds)
+            .saturating_mul(per_round)
+            .saturating_add(1)
     }
 
     /// What the proposer escrows for the blobs the task pins ([crate::limits::blob_deposit]
@@ -409,6 +415,9 @@ impl Write for TaskSpec {
 }
 
 impl EncodeSize for TaskSpec {
+    // Sums of field sizes, each bounded by the decoder's limits (a few MiB at most): cannot
+    // overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         self.model.as_bytes().to_vec().encode_size()
             + 3 * 32
@@ -459,7 +468,7 @@ pub fn score_commitment(
     scores: &[u16],
     salt: &[u8; 32],
 ) -> crate::Digest {
-    let mut body = Vec::with_capacity(8 + 4 + 32 + 4 + 2 * scores.len() + 32);
+    let mut body = Vec::with_capacity(scores.len().saturating_mul(2).saturating_add(80));
     body.extend_from_slice(&task.to_be_bytes());
     body.extend_from_slice(&round.to_be_bytes());
     body.extend_from_slice(validator.as_ref());

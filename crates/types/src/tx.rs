@@ -373,6 +373,9 @@ impl Write for Action {
 }
 
 impl EncodeSize for Action {
+    // Sums of field sizes, each bounded by the decoder's limits (a few MiB at most): cannot
+    // overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         1 + match self {
             Action::Transfer { to, amount } => to.encode_size() + amount.encode_size(),
@@ -557,6 +560,9 @@ impl Write for Transaction {
 }
 
 impl EncodeSize for Transaction {
+    // Sums of field sizes, each bounded by the decoder's limits (a few MiB at most): cannot
+    // overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         self.chain_id.as_bytes().to_vec().encode_size()
             + self.signer.encode_size()
@@ -605,6 +611,9 @@ impl Write for SignedTx {
 }
 
 impl EncodeSize for SignedTx {
+    // Sums of field sizes, each bounded by the decoder's limits (a few MiB at most): cannot
+    // overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         self.tx.encode_size() + self.signature.encode_size()
     }

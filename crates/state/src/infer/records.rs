@@ -262,6 +262,8 @@ impl Write for ModelStatus {
 }
 
 impl EncodeSize for ModelStatus {
+    // Sums of field sizes, each bounded by the decoder's limits: cannot overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         1 + match self {
             ModelStatus::Active => 0,
@@ -301,6 +303,8 @@ impl Write for Model {
 }
 
 impl EncodeSize for Model {
+    // Sums of field sizes, each bounded by the decoder's limits: cannot overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         32 + PublicKey::SIZE
             + self.registration.encode_size()
@@ -341,6 +345,8 @@ impl Write for PostedClaim {
 }
 
 impl EncodeSize for PostedClaim {
+    // Sums of field sizes, each bounded by the decoder's limits: cannot overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         PublicKey::SIZE
             + self.output.encode_size()
@@ -380,6 +386,8 @@ impl Write for DisputeEnd {
 }
 
 impl EncodeSize for DisputeEnd {
+    // Sums of field sizes, each bounded by the decoder's limits: cannot overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         1 + string_size(&self.reason) + 2 * u64::SIZE
     }
@@ -416,6 +424,8 @@ impl Write for DisputeRecord {
 }
 
 impl EncodeSize for DisputeRecord {
+    // Sums of field sizes, each bounded by the decoder's limits: cannot overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         u64::SIZE
             + u32::SIZE
@@ -470,6 +480,8 @@ impl Write for Inference {
 }
 
 impl EncodeSize for Inference {
+    // Sums of field sizes, each bounded by the decoder's limits: cannot overflow a usize.
+    #[allow(clippy::arithmetic_side_effects)]
     fn encode_size(&self) -> usize {
         u64::SIZE
             + PublicKey::SIZE

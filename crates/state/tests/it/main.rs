@@ -222,6 +222,7 @@ impl Net {
     }
 
     /// Checks `action` by `signer` as the mempool would, without applying it.
+    #[allow(clippy::result_large_err)]
     pub fn check(&self, signer: u64, action: &Action) -> Result<(), cairn_state::TxError> {
         let nonce = *self.nonces.get(&signer).unwrap_or(&0);
         self.state.check_tx(&tx(signer, nonce, 1, action.clone()))
