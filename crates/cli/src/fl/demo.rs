@@ -196,7 +196,9 @@ pub fn run_with(args: DemoArgs, overrides: Overrides) -> anyhow::Result<Outcome>
         min_trainer_stake: 1_000,
         min_validator_stake: 1_000,
         reward_pool: 1_000_000,
-        blob_max_bytes: cairn_types::task::TASK_BLOB_MAX_BYTES,
+        // Every update and checkpoint has the initial model's shapes, so its size: the
+        // bound nodes enforce and the blob deposit is paid for.
+        blob_max_bytes: initial.encoded_len() as u64,
         review_blocks: 600,
         commit_blocks: 600,
         score_blocks: 600,

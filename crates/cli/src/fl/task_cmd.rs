@@ -257,7 +257,9 @@ fn proposal(args: &ProposeArgs, client: &RpcClient) -> anyhow::Result<TaskSpec> 
         min_trainer_stake: args.min_trainer_stake,
         min_validator_stake: args.min_validator_stake,
         reward_pool: args.reward_pool,
-        blob_max_bytes: cairn_types::task::TASK_BLOB_MAX_BYTES,
+        // Every update and checkpoint has the initial model's shapes, so its size: the
+        // bound nodes enforce and the blob deposit is paid for.
+        blob_max_bytes: initial.encoded_len() as u64,
         review_blocks: args.phase_blocks,
         commit_blocks: args.phase_blocks,
         score_blocks: args.phase_blocks,

@@ -1,4 +1,4 @@
-//! `cairn model register|list|show`: the model registry.
+//! `cairn model register|list|show|retire`: the model registry.
 
 use super::{LoadedModel, check_graph, load_model};
 use crate::fl::{DataSource, Participant};
@@ -23,7 +23,12 @@ pub enum ModelCommand {
     List,
     /// One model; fetches its graph and checks it against every commitment on chain.
     Show {
-        /// Model id (the graph's BLAKE3 hash).
+        /// Model id (`cairn model list` shows it).
+        id: String,
+    },
+    /// Retire a model you registered: no new requests, and its blob deposit comes back.
+    Retire {
+        /// Model id.
         id: String,
     },
 }
@@ -78,6 +83,22 @@ pub fn run(
             for m in &models {
                 println!("{}", line(m));
             }
+            Ok(())
+        }
+        ModelCommand::Retire { id } => {
+            let id = canonical_id(&id)?;
+            let model = crate::fl::parse_hash("model id", &id)?;
+            let view = client
+                .model(&id)
+                .with_context(|| format!("model {id} is not registered on this chain"))?;
+            let me = Participant::new(RpcClient::new(client.url()), signer()?)?;
+            me.send(Action::RetireModel { model })?;
+            println!(
+                "retired model {} ({}): it takes no new requests; deposit {} returned",
+                short(&id),
+                view.name,
+                view.deposit
+            );
             Ok(())
         }
         ModelCommand::Show { id } => {
@@ -236,9 +257,10 @@ fn quantize_task(
 
 fn line(m: &ModelView) -> String {
     format!(
-        "{}  {:<24} price {:>6}  {:>3} nodes  served {:>4}  refuted {:>3}{}",
+        "{}  {:<24} {:<8} price {:>6}  {:>3} nodes  served {:>4}  refuted {:>3}{}",
         short(&m.id),
         m.name,
+        m.status,
         m.price,
         m.node_count,
         m.served,
@@ -257,6 +279,18 @@ fn show(m: &LoadedModel) {
     println!("  owner:       {}", v.owner);
     println!("  licence:     {}", v.licence);
     println!("  price:       {} per inference", v.price);
+    println!(
+        "  status:      {}{}",
+        v.status,
+        v.invalid_reason
+            .as_ref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default()
+    );
+    println!(
+        "  graph blob:  {} ({} bytes, deposit {})",
+        v.graph, v.graph_bytes, v.deposit
+    );
     println!(
         "  graph:       {} nodes, {} parameters, input {:?} → output {:?}",
         v.node_count,
