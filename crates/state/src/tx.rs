@@ -607,3 +607,22 @@ fn contain_panic<T>(check: impl FnOnce() -> Result<T, TxError>) -> Result<T, TxE
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_while_checking_becomes_an_internal_refusal() {
+        let refused: Result<(), TxError> = contain_panic(|| panic!("index out of bounds"));
+        assert_eq!(
+            refused,
+            Err(TxError::Internal {
+                message: "index out of bounds".into()
+            })
+        );
+        let formatted: Result<(), TxError> = contain_panic(|| panic!("node {}", 7));
+        assert!(matches!(formatted, Err(TxError::Internal { message }) if message == "node 7"));
+        assert_eq!(contain_panic(|| Ok::<u8, TxError>(3)), Ok(3));
+    }
+}
