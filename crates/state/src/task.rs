@@ -1107,9 +1107,9 @@ impl State {
             .collect();
         for id in ids {
             let mark = self.journal_mark();
-            if self.advance_task(id, height).is_err() {
+            if crate::tx::contain_panic(|| self.advance_task(id, height)).is_err() {
                 // A round that cannot be closed normally (an arithmetic bound, a consensus
-                // error) must not halt the chain: undo its partial writes and close the round
+                // error, even a panic) must not halt the chain: undo its partial writes and close the round
                 // without a checkpoint, so the task moves on. Only if even that fails is the
                 // error the block's.
                 self.rollback_to(mark);

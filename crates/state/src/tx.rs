@@ -594,7 +594,7 @@ fn require_valid_key(what: &'static str, key: &PublicKey) -> Result<(), TxError>
 /// is handled. A panic is a bug, but one hostile transaction must not stop every node that
 /// sees it; the same bytes panic the same way on every node, so the refusal is deterministic.
 /// The panic hook has already printed the message and location to stderr.
-fn contain_panic<T>(check: impl FnOnce() -> Result<T, TxError>) -> Result<T, TxError> {
+pub(crate) fn contain_panic<T>(check: impl FnOnce() -> Result<T, TxError>) -> Result<T, TxError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)) {
         Ok(outcome) => outcome,
         Err(payload) => {

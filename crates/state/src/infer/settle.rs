@@ -156,9 +156,9 @@ impl State {
             .collect();
         for id in due {
             let mark = self.journal_mark();
-            if self.advance_inference(id, height).is_err() {
-                // Never halt the chain over one request: undo its partial writes and unwind
-                // it (everyone gets back what they escrowed). Only if even that fails is the
+            if crate::tx::contain_panic(|| self.advance_inference(id, height)).is_err() {
+                // Never halt the chain over one request (not even on a panic): undo its
+                // partial writes and unwind it (everyone gets back what they escrowed). Only if even that fails is the
                 // error the block's.
                 self.rollback_to(mark);
                 self.unwind(id, height)?;
