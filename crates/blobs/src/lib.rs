@@ -51,6 +51,6 @@ mod writer;
 pub use error::{BlobError, Result};
 pub use id::{BlobId, ParseBlobIdError};
 pub use limits::BlobLimits;
-pub use quota::{QuotaError, QuotaLimits, Reservation, UploadQuota};
+pub use quota::{Admission, QuotaError, QuotaLimits, Reservation, UploadQuota};
 pub use store::{BlobStore, PruneReport};
 pub use writer::BlobWriter;

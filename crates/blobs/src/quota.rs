@@ -79,6 +79,37 @@ impl QuotaError {
     }
 }
 
+/// How an upload was let in ([`UploadQuota::admit`]).
+#[derive(Debug)]
+pub enum Admission<K: Ord + Clone> {
+    /// The ledger (or a pending transaction) declares the blob, with at most `max_bytes`:
+    /// charged to no one.
+    Declared { max_bytes: u64 },
+    /// Nothing declares it: room held in its uploader's quota.
+    Charged(Reservation<K>),
+}
+
+impl<K: Ord + Clone> Admission<K> {
+    /// The most bytes the upload may have.
+    pub fn max_bytes(&self) -> u64 {
+        match self {
+            Admission::Declared { max_bytes } => *max_bytes,
+            Admission::Charged(reservation) => reservation.bytes(),
+        }
+    }
+
+    /// The upload stored blob `id` of `size` bytes. `declared_now` says whether something
+    /// declares it after all (a `PUT /blobs` learns its id only once hashed): then nothing is
+    /// charged; otherwise a charged upload pays `size` until released.
+    pub fn settle(self, id: BlobId, size: u64, declared_now: bool) {
+        if let Admission::Charged(reservation) = self
+            && !declared_now
+        {
+            reservation.charge(id, size);
+        }
+    }
+}
+
 /// Per-uploader accounting of unreferenced uploads. Cheap to clone (one shared ledger).
 #[derive(Debug)]
 pub struct UploadQuota<K> {
@@ -157,6 +188,20 @@ impl<K: Ord + Clone + fmt::Display> UploadQuota<K> {
             uploader,
             bytes,
         })
+    }
+
+    /// Lets in an upload of at most `requested` bytes from `uploader`: free (bounded by the
+    /// declared size) when `declared_max_bytes` is known, else within the quota.
+    pub fn admit(
+        &self,
+        uploader: K,
+        declared_max_bytes: Option<u64>,
+        requested: u64,
+    ) -> Result<Admission<K>, QuotaError> {
+        match declared_max_bytes {
+            Some(max_bytes) => Ok(Admission::Declared { max_bytes }),
+            None => self.reserve(uploader, requested).map(Admission::Charged),
+        }
     }
 
     /// Stops charging blob `id` (it became referenced, or was pruned). Returns whether it was

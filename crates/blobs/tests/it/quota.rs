@@ -69,3 +69,27 @@ fn a_charge_replaces_the_reservation_with_the_real_size_until_released() {
     assert_eq!(quota.used_bytes(), 0);
     assert!(quota.charged().is_empty());
 }
+
+#[test]
+fn a_declared_upload_is_free_and_an_undeclared_one_is_charged_unless_declared_by_then() {
+    use cairn_blobs::Admission;
+    let quota = UploadQuota::new(LIMITS);
+    let _full = quota.reserve("alice", 100).unwrap();
+    // Declared on chain: let in past a spent quota, bounded by its declared size.
+    let declared = quota.admit("alice", Some(5_000), 5_000).unwrap();
+    assert!(matches!(declared, Admission::Declared { max_bytes: 5_000 }));
+    declared.settle(BlobId::of(b"checkpoint"), 4_000, true);
+    assert_eq!(quota.used_by(&"alice"), 100);
+    // Not declared: within the quota only.
+    assert!(quota.admit("alice", None, 1).is_err());
+    let charged = quota.admit("bob", None, 40).unwrap();
+    assert_eq!(charged.max_bytes(), 40);
+    charged.settle(BlobId::of(b"a"), 30, false);
+    assert_eq!(quota.used_by(&"bob"), 30);
+    // Hashed, then found declared after all: charged nothing.
+    quota
+        .admit("bob", None, 20)
+        .unwrap()
+        .settle(BlobId::of(b"b"), 20, true);
+    assert_eq!(quota.used_by(&"bob"), 30);
+}
