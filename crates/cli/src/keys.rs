@@ -383,7 +383,8 @@ fn print_created(info: &KeyInfo, verb: &str, json: bool) {
             "Next, fund it: cairn tx transfer --from FUNDED_KEY --to {public_key} --amount AMOUNT"
         ),
         KeyKind::Hot => println!(
-            "Next, link it to a cold key: cairn tx link-hot-key --from COLD_KEY --hot {public_key}"
+            "Next, link it to a cold key: cairn tx link-hot-key --from COLD_KEY --hot {}",
+            info.name
         ),
     }
 }

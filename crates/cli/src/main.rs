@@ -295,7 +295,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let signer = keys::load_signer(&keystore, &from, &password)
                 .with_context(|| format!("cannot load key '{from}' from {}", keystore.display()))?;
             let client = cairn_rpc::client::RpcClient::new(&cli.rpc);
-            tx::run(command, &args, &client, &signer, cli.json)?;
+            let load_key = |name: &str| keys::load_signer(&keystore, name, &password);
+            tx::run(command, &args, &client, &signer, &load_key, cli.json)?;
             Ok(0)
         }
         Command::Bench {

@@ -429,9 +429,16 @@ pub fn describe_action(action: &ActionView) -> String {
             )
         }
         ActionView::RegisterModel {
-            id, name, price, ..
+            graph,
+            graph_bytes,
+            name,
+            price,
+            ..
         } => {
-            format!("register model {name} ({}) at price {price}", short(id))
+            format!(
+                "register model {name} (graph {}, {graph_bytes} bytes) at price {price}",
+                short(graph)
+            )
         }
         ActionView::RequestInference { model, payment, .. } => {
             format!(
@@ -456,8 +463,12 @@ pub fn describe_action(action: &ActionView) -> String {
         } => {
             format!("challenge request {request} with output {output:?} (k = {k}, bond {bond})")
         }
-        ActionView::DisputeMove { request, bytes } => {
-            format!("dispute move ({bytes} bytes) on request {request}")
+        ActionView::DisputeMove {
+            request,
+            dispute,
+            bytes,
+        } => {
+            format!("dispute move ({bytes} bytes) in dispute {dispute} of request {request}")
         }
         ActionView::CreateValidator {
             consensus_key,
@@ -470,5 +481,6 @@ pub fn describe_action(action: &ActionView) -> String {
             )
         }
         ActionView::Unjail { validator } => format!("unjail validator {}", short(validator)),
+        ActionView::RetireModel { model } => format!("retire model {}", short(model)),
     }
 }

@@ -51,12 +51,13 @@ pub enum TxCommand {
         amount: u64,
     },
     /// Let a hot key sign operational actions (never transfers or stake) for this account.
+    /// The hot key consents by signing the link, so it must be in your keystore.
     LinkHotKey {
-        /// Hot key to link (hex public key).
-        #[arg(long)]
+        /// Name of the hot key in the keystore (`cairn keys new NAME --hot`).
+        #[arg(long, value_name = "NAME")]
         hot: String,
     },
-    /// Remove a linked hot key.
+    /// Remove a linked hot key (sign with the cold key, or with the hot key itself).
     UnlinkHotKey {
         /// Hot key to unlink (hex public key).
         #[arg(long)]
@@ -108,8 +109,17 @@ pub struct TxArgs {
     pub no_wait: bool,
 }
 
-/// Builds the action of `cmd`, naming the flag when a value is malformed.
-pub fn action(cmd: TxCommand, signer: &PublicKey) -> anyhow::Result<Action> {
+/// Unlocks another key of the keystore by name (a hot key consenting to a link).
+pub type KeyLoader<'a> = &'a dyn Fn(&str) -> anyhow::Result<PrivateKey>;
+
+/// Builds the action of `cmd` for `signer` on `chain_id`, naming the flag when a value is
+/// malformed.
+pub fn action(
+    cmd: TxCommand,
+    signer: &PublicKey,
+    chain_id: &str,
+    load_key: KeyLoader<'_>,
+) -> anyhow::Result<Action> {
     Ok(match cmd {
         TxCommand::CreateValidator {
             key_file,
@@ -140,9 +150,13 @@ pub fn action(cmd: TxCommand, signer: &PublicKey) -> anyhow::Result<Action> {
             validator: key("--validator", &validator)?,
             amount,
         },
-        TxCommand::LinkHotKey { hot } => Action::LinkHotKey {
-            hot: key("--hot", &hot)?,
-        },
+        TxCommand::LinkHotKey { hot } => {
+            let hot_key = load_key(&hot).with_context(|| format!("--hot: cannot load key '{hot}'"))?;
+            Action::LinkHotKey {
+                hot: hot_key.public_key(),
+                proof: cairn_types::sign_hot_key_link(&hot_key, chain_id, signer),
+            }
+        }
         TxCommand::UnlinkHotKey { hot } => Action::UnlinkHotKey {
             hot: key("--hot", &hot)?,
         },
@@ -181,13 +195,14 @@ pub fn run(
     args: &TxArgs,
     client: &RpcClient,
     signer: &PrivateKey,
+    load_key: KeyLoader<'_>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let action = action(cmd, &commonware_cryptography::Signer::public_key(signer))?;
     let status = client
         .status()
         .context("cannot read the chain id from the node")?;
     let signer_key = signer.public_key();
+    let action = action(cmd, &signer_key, &status.chain_id, load_key)?;
     let nonce = match args.nonce {
         Some(nonce) => nonce,
         None => {

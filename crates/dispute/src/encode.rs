@@ -82,6 +82,23 @@ pub enum DecodeError {
     },
 }
 
+/// A declared length as its `u8` field. Every cap is below `u8::MAX`, so a length that does
+/// not fit saturates to one the decoder rejects: an oversized in-memory value encodes to
+/// bytes that fail to decode, never to the bytes of another value.
+fn len_u8(n: usize) -> u8 {
+    u8::try_from(n).unwrap_or(u8::MAX)
+}
+
+/// A declared length as its `u16` field (saturating, as [`len_u8`]).
+fn len_u16(n: usize) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
+/// A declared length as its `u32` field (saturating, as [`len_u8`]).
+fn len_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 /// Appends the canonical bytes of `p` (`index:u32 count:u32 n:u8 sibling:[32]*n`).
 ///
 /// A proof with more than [`PROOF_DEPTH_MAX`] siblings encodes to bytes that
@@ -89,7 +106,7 @@ pub enum DecodeError {
 pub fn encode_proof(out: &mut Vec<u8>, p: &Proof) {
     out.extend_from_slice(&p.index.to_le_bytes());
     out.extend_from_slice(&p.count.to_le_bytes());
-    out.push(p.siblings.len() as u8);
+    out.push(len_u8(p.siblings.len()));
     p.siblings.iter().for_each(|s| out.extend_from_slice(s));
 }
 
@@ -102,12 +119,12 @@ pub fn decode_proof(bytes: &[u8]) -> Result<Proof, DecodeError> {
 }
 
 fn bytes(out: &mut Vec<u8>, b: &[u8]) {
-    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(&len_u32(b.len()).to_le_bytes());
     out.extend_from_slice(b);
 }
 
 fn row(out: &mut Vec<u8>, r: &[i8]) {
-    let b: Vec<u8> = r.iter().map(|&v| v as u8).collect();
+    let b: Vec<u8> = r.iter().map(|&v| v as u8).collect(); // i8 → u8: the same bits
     bytes(out, &b);
 }
 
@@ -138,7 +155,7 @@ fn channel(out: &mut Vec<u8>, c: &ChannelOpening) {
 }
 
 fn children(out: &mut Vec<u8>, c: &[[u8; 32]]) {
-    out.push(c.len() as u8);
+    out.push(len_u8(c.len()));
     c.iter().for_each(|h| out.extend_from_slice(h));
 }
 
@@ -181,10 +198,10 @@ impl Move {
                 if let Some(c) = &p.channel {
                     channel(&mut out, c);
                 }
-                out.push(p.inputs.len() as u8);
+                out.push(len_u8(p.inputs.len()));
                 for input in &p.inputs {
                     node(&mut out, &input.node);
-                    out.extend_from_slice(&(input.rows.len() as u16).to_le_bytes());
+                    out.extend_from_slice(&len_u16(input.rows.len()).to_le_bytes());
                     input.rows.iter().for_each(|r| row_opening(&mut out, r));
                 }
             }
@@ -230,7 +247,8 @@ impl Move {
 impl Claim {
     /// The canonical encoding: `exec_root:[32] output_root:[32] proof`.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + 9 + 32 * self.output_proof.siblings.len());
+        let siblings = self.output_proof.siblings.len().saturating_mul(32);
+        let mut out = Vec::with_capacity(siblings.saturating_add(64 + 9));
         out.extend_from_slice(&self.exec_root);
         out.extend_from_slice(&self.output_root);
         encode_proof(&mut out, &self.output_proof);
@@ -330,13 +348,13 @@ impl<'a> Reader<'a> {
     }
 
     fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(N, what)?);
-        Ok(a)
+        self.take(N, what)?
+            .try_into()
+            .map_err(|_| DecodeError::Truncated { what })
     }
 
     fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
-        Ok(self.array::<1>(what)?[0])
+        self.array(what).map(u8::from_le_bytes)
     }
 
     fn u16(&mut self, what: &'static str) -> Result<u16, DecodeError> {
@@ -373,14 +391,11 @@ impl<'a> Reader<'a> {
 
     /// `count` hashes, checked against the remaining bytes before allocating.
     fn hashes(&mut self, count: usize, what: &'static str) -> Result<Vec<Hash>, DecodeError> {
-        let raw = self.take(count * 32, what)?;
+        // count is capped (at most PROOF_DEPTH_MAX or CHILDREN_MAX) before it gets here.
+        let raw = self.take(count.saturating_mul(32), what)?;
         Ok(raw
             .chunks_exact(32)
-            .map(|c| {
-                let mut h = [0u8; 32];
-                h.copy_from_slice(c);
-                h
-            })
+            .filter_map(|c| Hash::try_from(c).ok()) // every chunk is exactly 32 bytes
             .collect())
     }
 

@@ -4,6 +4,9 @@
 //! A careful liar changes one node's output and recomputes every later node from it, so its
 //! trace is internally consistent everywhere except at that node: the hardest case for a
 //! challenger, since only the one-step check at the lying node can catch it.
+//!
+//! Off-chain tooling, but it runs in a daemon (`--lie-at`), so it keeps the crate's no-panic
+//! rules: an index it cannot honour makes it return `None` or leave the move unchanged.
 #![deny(clippy::float_arithmetic)]
 
 use cairn_infer::engine::{ChannelRef, compute_element, output_channel};
@@ -28,7 +31,7 @@ pub fn recompute(graph: &Graph, outputs: &[Vec<i8>], i: usize) -> Option<Vec<i8>
                     let c = n.channels.as_ref()?;
                     let (_, depth) = n.op.channel_dims()?;
                     Some(ChannelRef {
-                        weights: c.row(o, depth),
+                        weights: c.row(o, depth)?,
                         bias: *c.bias.get(o)?,
                         multiplier: *c.multipliers.get(o)?,
                     })
@@ -54,9 +57,10 @@ pub fn garbage(v: &[i8], seed: u64) -> Vec<i8> {
             *x = rng.next() as i8;
         }
     }
-    if !out.is_empty() {
-        let k = rng.below(out.len() as u64) as usize;
-        out[k] = v[k].wrapping_add((1 + rng.below(255)) as u8 as i8);
+    let k = rng.below(out.len() as u64) as usize; // < len, so it fits a usize
+    if let (Some(o), Some(&x)) = (out.get_mut(k), v.get(k)) {
+        // 1..=255 added mod 256: always a different value.
+        *o = x.wrapping_add(rng.below(255).wrapping_add(1) as u8 as i8);
     }
     out
 }
@@ -113,41 +117,51 @@ pub fn lie_at(graph: &Graph, truth: &Trace, at: usize, seed: u64) -> Option<Trac
     Some(forged)
 }
 
+/// Flips a pseudo-random bit of a pseudo-random child (draws: child, bit, byte).
+fn flip_child(children: &mut [cairn_infer::merkle::Hash], rng: &mut SplitMix) {
+    let i = rng.below(children.len() as u64) as usize;
+    let bit = rng.below(8);
+    let byte = rng.below(32) as usize;
+    if let Some(b) = children.get_mut(i).and_then(|c| c.get_mut(byte)) {
+        *b ^= 1 << bit;
+    }
+}
+
+/// Adds 1 to element `i` of `v`, if it exists.
+fn bump(v: &mut [i8], i: usize) {
+    if let Some(x) = v.get_mut(i) {
+        *x = x.wrapping_add(1);
+    }
+}
+
 /// One thing in `mv` corrupted (a child hash, the pick index, a revealed row, a step's element,
 /// node or opened data): what an adversary posts to see if the referee notices.
 pub fn corrupt(mv: &Move, seed: u64) -> Move {
     let mut rng = SplitMix(seed);
     let mut mv = mv.clone();
     match &mut mv {
-        Move::Split { children } => {
-            let i = rng.below(children.len() as u64) as usize;
-            children[i][rng.below(32) as usize] ^= 1 << rng.below(8);
-        }
+        Move::Split { children } => flip_child(children, &mut rng),
         Move::Pick {
             children,
             index,
             reveal,
-        } => match rng.below(3) {
-            0 => *index = index.wrapping_add(1 + rng.below(3) as u8),
-            1 if reveal.row.is_some() => {
-                let r = reveal.row.as_mut().expect("checked");
+        } => match (rng.below(3), reveal.row.as_mut()) {
+            (0, _) => *index = index.wrapping_add(1).wrapping_add(rng.below(3) as u8),
+            (1, Some(r)) => {
                 let i = rng.below(r.len() as u64) as usize;
-                r[i] = r[i].wrapping_add(1);
+                bump(r, i);
             }
-            _ => {
-                let i = rng.below(children.len() as u64) as usize;
-                children[i][rng.below(32) as usize] ^= 1 << rng.below(8);
-            }
+            _ => flip_child(children, &mut rng),
         },
         Move::Step(p) => match rng.below(4) {
             0 => p.element = p.element.wrapping_add(1),
             1 => p.node.index = p.node.index.wrapping_add(1),
             2 => {
                 let i = rng.below(p.output_row.data.len() as u64) as usize;
-                p.output_row.data[i] = p.output_row.data[i].wrapping_add(1);
+                bump(&mut p.output_row.data, i);
             }
             _ => match p.inputs.first_mut().and_then(|i| i.rows.first_mut()) {
-                Some(r) => r.data[0] = r.data[0].wrapping_add(1),
+                Some(r) => bump(&mut r.data, 0),
                 None => p.element = p.element.wrapping_add(1),
             },
         },

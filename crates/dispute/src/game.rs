@@ -3,12 +3,19 @@
 //! Invariant: [`Dispute`] is a pure function of its opening [`Params`] and the sequence of
 //! accepted moves and timeout claims with their block heights; it reads no clock, no RNG,
 //! no float, and a rejected move or claim changes nothing.
+//!
+//! Invariant: no move, claim or parameter makes it panic. The chain rebuilds a dispute by
+//! replaying recorded moves, so every value here is the worst sender's: counts and indices
+//! are converted with `try_from`, heights and budgets with saturating arithmetic, and the
+//! header a pick reveals is validated ([`verify_valid_header`]) before its shape is used.
 #![deny(clippy::float_arithmetic)]
 
-use cairn_infer::commit::{HeaderOpening, verify_header, verify_node_root};
+use cairn_infer::commit::{HeaderOpening, verify_node_root};
 use cairn_infer::graph::NODES_MAX;
 use cairn_infer::merkle::{Hash, Proof};
-use cairn_infer::{ProofError, StepError, StepProof, StepVerdict, verify_step};
+use cairn_infer::{
+    ProofError, StepError, StepProof, StepVerdict, verify_step, verify_valid_header,
+};
 
 use crate::tree;
 
@@ -36,8 +43,12 @@ impl Side {
         }
     }
 
-    fn at(self) -> usize {
-        self as usize
+    /// `(provider's, challenger's)` → this side's.
+    fn pick<T>(self, [provider, challenger]: [T; 2]) -> T {
+        match self {
+            Side::Provider => provider,
+            Side::Challenger => challenger,
+        }
     }
 }
 
@@ -197,6 +208,14 @@ pub enum Reason {
     StepConsistent {
         /// The element.
         value: i8,
+    },
+    /// A header or channel proven under the registered model root is invalid (no valid graph
+    /// has it): the provider served a result for a model that cannot run. The challenger
+    /// wins; an honest provider checks the graph against the model root before serving, so
+    /// it never loses this way.
+    InvalidModel {
+        /// The node whose header (revealed by the pick) or opened channel is invalid.
+        node: u32,
     },
 }
 
@@ -358,6 +377,13 @@ pub enum MoveError {
         /// The first differing child (None: they agree everywhere).
         first: Option<u8>,
     },
+    /// A picked leaf's index does not fit the tree (a leaf is a node index or a row index,
+    /// both below 2^32; the tree geometry never yields one past that).
+    #[error("picked leaf {leaf} is outside the tree")]
+    LeafOutOfRange {
+        /// The leaf position.
+        leaf: u64,
+    },
     /// The challenger's node-0 root is not the registered input: it cannot dispute there.
     #[error("the challenger's input root is not the registered input")]
     InputNotRegistered,
@@ -453,7 +479,7 @@ impl Dispute {
             (Side::Provider, &params.provider),
             (Side::Challenger, &params.challenger),
         ] {
-            let last = n as usize - 1;
+            let last = (n as usize).saturating_sub(1); // n >= NODES_MIN = 2
             verify_node_root(
                 &claim.exec_root,
                 n as usize,
@@ -537,13 +563,13 @@ impl Dispute {
             .params
             .clock
             .move_blocks_max
-            .min(self.budget_left[side.at()]);
+            .min(self.budget_left(side));
         Some(self.turn_started.saturating_add(allowed))
     }
 
     /// A side's remaining clock budget.
     pub fn budget_left(&self, side: Side) -> u64 {
-        self.budget_left[side.at()]
+        side.pick(self.budget_left)
     }
 
     /// What the side to move must post.
@@ -584,8 +610,9 @@ impl Dispute {
         if height <= deadline {
             return Err(TimeoutError::NotExpired { height, deadline });
         }
-        self.resolve(side.other(), Reason::Timeout, height);
-        Ok(self.outcome().expect("just resolved"))
+        let outcome = self.outcome_for(side.other(), Reason::Timeout, height);
+        self.phase = Phase::Resolved(outcome);
+        self.outcome().ok_or(TimeoutError::Resolved) // just resolved: always Some
     }
 
     /// Applies `side`'s move at `height`. On error nothing changes.
@@ -608,20 +635,21 @@ impl Dispute {
                 turn_started: self.turn_started,
             });
         }
-        let deadline = self.deadline().expect("unresolved");
+        // turn() is Some, so deadline() is too; the fallback is never taken.
+        let deadline = self.deadline().unwrap_or(self.turn_started);
         if height > deadline {
             return Err(MoveError::DeadlinePassed { height, deadline });
         }
         let next = self.judge(mv, height)?;
-        self.budget_left[side.at()] -= height - self.turn_started;
+        // turn_started <= height <= deadline <= turn_started + budget: no saturation.
+        let used = height.saturating_sub(self.turn_started);
+        let [p, c] = &mut self.budget_left;
+        let budget = side.pick([p, c]);
+        *budget = budget.saturating_sub(used);
         self.turn_started = height;
-        self.moves += 1;
+        self.moves = self.moves.saturating_add(1);
         self.phase = next;
         Ok(self.outcome())
-    }
-
-    fn resolve(&mut self, winner: Side, reason: Reason, height: u64) {
-        self.phase = Phase::Resolved(self.outcome_for(winner, reason, height));
     }
 
     fn outcome_for(&self, winner: Side, reason: Reason, height: u64) -> Outcome {
@@ -636,7 +664,8 @@ impl Dispute {
             reason,
             height,
             slashed: bond(loser),
-            payout: u128::from(bond(winner)) + u128::from(bond(loser)),
+            // Two u64s cannot overflow a u128.
+            payout: u128::from(bond(winner)).saturating_add(u128::from(bond(loser))),
         }
     }
 
@@ -670,7 +699,7 @@ impl Dispute {
     fn check_children(&self, b: &Bisect, side: Side, children: &[Hash]) -> Result<u32, MoveError> {
         let level = b.level.saturating_sub(self.m);
         let (_, count) = tree::children(b.leaves, b.level, b.index, level);
-        if children.len() as u64 != count {
+        if u64::try_from(children.len()).ok() != Some(count) {
             return Err(MoveError::ChildCount {
                 expected: count,
                 got: children.len(),
@@ -682,7 +711,8 @@ impl Dispute {
         } else {
             tree::fold(children)
         };
-        let ok = match (&b.anchors[side.at()], &b.tree) {
+        let [p, c] = &b.anchors;
+        let ok = match (side.pick([p, c]), &b.tree) {
             (Anchor::Node(h), _) => climbed == *h,
             (Anchor::Exec(root), _) => tree::exec_root(self.params.node_count, &climbed) == *root,
             (Anchor::Tensor(root), Tree::Rows { shape, .. }) => {
@@ -713,19 +743,23 @@ impl Dispute {
         height: u64,
     ) -> Result<Phase, MoveError> {
         let level = self.check_children(b, Side::Challenger, children)?;
-        let provider = b.split.as_ref().expect("pick follows a split");
+        // judge() routes a pick here only after a split, so the fallback is never taken.
+        let provider = b.split.as_deref().unwrap_or(&[]);
+        // At most 16 children (one per arity step), so the position fits a u8.
         let first = provider
             .iter()
             .zip(children)
             .position(|(p, c)| p != c)
-            .map(|i| i as u8);
+            .and_then(|i| u8::try_from(i).ok());
         if first != Some(index) {
             return Err(MoveError::NotFirstDisagreement { index, first });
         }
         let i = usize::from(index);
+        let (Some(&p), Some(&c)) = (provider.get(i), children.get(i)) else {
+            return Err(MoveError::NotFirstDisagreement { index, first });
+        };
         let (start, _) = tree::children(b.leaves, b.level, b.index, level);
-        let at = start + u64::from(index);
-        let (p, c) = (provider[i], children[i]);
+        let at = start.saturating_add(u64::from(index));
         if level > 0 {
             no_reveal(reveal)?;
             let (level, index) = tree::normalize(b.leaves, level, at);
@@ -739,8 +773,10 @@ impl Dispute {
                 provider_tensor_root: b.provider_tensor_root,
             }));
         }
+        // A leaf index is below the leaf count: node_count (u32) or a validated row count.
+        let at = u32::try_from(at).map_err(|_| MoveError::LeafOutOfRange { leaf: at })?;
         match &b.tree {
-            Tree::Exec => self.isolate_node(at as u32, p, c, reveal, height),
+            Tree::Exec => self.isolate_node(at, p, c, reveal, height),
             Tree::Rows { node, shape } => {
                 if reveal.header.is_some() {
                     return Err(MoveError::UnexpectedReveal("a header"));
@@ -755,8 +791,9 @@ impl Dispute {
                 }
                 Ok(Phase::Step(StepTask {
                     node: *node,
-                    row: at as u32,
-                    provider_tensor_root: b.provider_tensor_root.expect("set by isolate_node"),
+                    row: at,
+                    // isolate_node sets it on every row bisection it opens.
+                    provider_tensor_root: b.provider_tensor_root.unwrap_or([0; 32]),
                     challenger_row: row.clone(),
                 }))
             }
@@ -765,7 +802,9 @@ impl Dispute {
 
     /// The challenger picked leaf `node` of the execution tree, where the provider posted
     /// tensor root `p` and it posts `c`. Node 0 is settled against the registered input; any
-    /// other node moves to its row tree (or straight to the step if it has one row).
+    /// other node's revealed header is proven and validated on its own (an invalid one ends
+    /// the game against the provider), then the game moves to its row tree (or straight to
+    /// the step if it has one row).
     fn isolate_node(
         &self,
         node: u32,
@@ -788,9 +827,19 @@ impl Dispute {
             .as_ref()
             .ok_or(MoveError::MissingReveal("the node header"))?;
         let count = self.params.node_count as usize;
-        let decoded = verify_header(&self.params.model_root, count, node as usize, header)
+        let verified = verify_valid_header(&self.params.model_root, count, node as usize, header)
             .map_err(MoveError::Header)?;
-        let rows = decoded.output.rows() as u64;
+        let Ok(decoded) = verified else {
+            // Proven under the registered root, and no valid graph has it.
+            let reason = Reason::InvalidModel { node };
+            return Ok(Phase::Resolved(self.outcome_for(
+                Side::Challenger,
+                reason,
+                height,
+            )));
+        };
+        // Validated: at most TENSOR_ELEMENTS_MAX (2^22) rows.
+        let rows = u64::try_from(decoded.output.rows()).unwrap_or(u64::MAX);
         let shape = decoded.output.shape;
         if rows == 1 {
             let row = reveal
@@ -849,7 +898,12 @@ impl Dispute {
             .zip(&s.challenger_row)
             .position(|(a, b)| a != b)
             .ok_or(MoveError::RowNotDisputed)?;
-        let expected = (s.row as usize * data.len() + e) as u32;
+        // row · row_len + e is below the node's validated element count (<= 2^22); were it
+        // ever past u32, u32::MAX would name no element and verify_step would reject it.
+        let expected = (s.row as usize)
+            .saturating_mul(data.len())
+            .saturating_add(e);
+        let expected = u32::try_from(expected).unwrap_or(u32::MAX);
         if proof.element != expected {
             return Err(MoveError::WrongElement {
                 expected,
@@ -876,6 +930,9 @@ impl Dispute {
                 },
             ),
             StepVerdict::Consistent { value } => (Side::Provider, Reason::StepConsistent { value }),
+            StepVerdict::InvalidModel { node, .. } => {
+                (Side::Challenger, Reason::InvalidModel { node })
+            }
         };
         Ok(Phase::Resolved(self.outcome_for(winner, reason, height)))
     }
@@ -892,7 +949,7 @@ fn no_reveal(reveal: &Reveal) -> Result<(), MoveError> {
 }
 
 fn check_row_len(shape: &[u32], row: &[i8]) -> Result<(), MoveError> {
-    let expected = shape.last().map_or(1, |&d| d as usize);
+    let expected = shape.last().map_or(1, |&d| d as usize); // u32 → usize: lossless
     if row.len() != expected {
         return Err(MoveError::RowLength {
             expected,

@@ -25,8 +25,31 @@
 //! - Node 0 (the input) is not computed: if the descent isolates it, the challenger's root
 //!   there must be the registered input root and the provider loses on the spot.
 //!
+//! - An invalid model: the chain registers a model by its root alone, so the header a pick
+//!   reveals and the headers and channel a step opens are validated (cairn-infer's
+//!   `validate_header` / `validate_against_inputs` / `validate_channel`, the checks a graph
+//!   decode runs) right after their proofs. One that is proven under the model root and
+//!   fails ends the game for the challenger with [`Reason::InvalidModel`]: the provider served
+//!   a model that cannot run (an honest provider checks the graph against the root first).
+//!
 //! Invariant: the state machine ([`game`]) reads no clock (heights are passed in), no RNG,
 //! no float, uses no hash map, and a rejected move changes nothing.
+//!
+//! Invariant: nothing here panics or overflows, for any parameters, moves or bytes: the chain
+//! rebuilds a [`Dispute`] by replaying recorded moves inside block execution. The crate denies
+//! `unwrap`/`expect`/`panic!`/`unreachable!`, slice indexing and unchecked arithmetic outside
+//! tests.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 
 pub mod encode;
 pub mod forge;

@@ -14,10 +14,11 @@
 //! [`Graph::hash`]: both are pure functions of the graph.
 #![deny(clippy::float_arithmetic)]
 
-use crate::encode::{DecodeError, decode_node_header, encode_channel_row, encode_header};
+use crate::encode::{DecodeError, decode_node_header, encode_header};
 use crate::engine::Trace;
-use crate::graph::{Graph, Node, TensorInfo};
+use crate::graph::{ChannelRef, Graph, Node, TensorInfo};
 use crate::merkle::{self, Hash, Proof};
+use crate::requant::Multiplier;
 
 /// Why an opening does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,7 +55,9 @@ pub enum ProofError {
         /// Opened.
         got: usize,
     },
-    /// An opened node header does not decode.
+    /// An opened node header is proven under the model root but does not decode: the root
+    /// commits to bytes no graph has (checked only after the proof, so this variant always
+    /// means "proven, and invalid").
     #[error("node header: {0}")]
     Header(#[from] DecodeError),
 }
@@ -84,7 +87,8 @@ fn check(
 }
 
 fn shape_bytes(shape: &[u32]) -> Vec<u8> {
-    let mut b = vec![shape.len() as u8];
+    // A rank over 255 is no tensor's (RANK_MAX = 4); saturating keeps it from aliasing one.
+    let mut b = vec![u8::try_from(shape.len()).unwrap_or(u8::MAX)];
     shape
         .iter()
         .for_each(|d| b.extend_from_slice(&d.to_le_bytes()));
@@ -102,7 +106,10 @@ fn bind_shape(shape: &[u32], tree: Hash) -> Hash {
 }
 
 fn counted_root(tag: u8, count: u64, tree: Hash) -> Hash {
-    merkle::tagged(tag, &[&(count as u32).to_le_bytes(), &tree])
+    // Every proof's count is a u32 and is compared with `count` first, so a count past
+    // u32::MAX never verifies; saturating only keeps the binding total.
+    let count = u32::try_from(count).unwrap_or(u32::MAX);
+    merkle::tagged(tag, &[&count.to_le_bytes(), &tree])
 }
 
 /// Root of a tensor of `shape` holding `data` (row-major), as the execution commitment binds
@@ -142,13 +149,25 @@ pub struct RowOpening {
 }
 
 impl ExecCommitment {
-    /// Commits `trace` (which must come from running `graph`).
+    /// Commits `trace` (which must come from running `graph`, or at least hold tensors of its
+    /// shapes: a liar's trace). One tensor root per graph node whatever `trace` holds; a
+    /// missing or mis-sized output is committed as the rows it has.
     pub fn new(graph: &Graph, trace: &Trace) -> Self {
-        let mut node_roots = Vec::with_capacity(graph.len());
-        let mut row_leaves = Vec::with_capacity(graph.len());
-        for (node, out) in graph.nodes().iter().zip(&trace.outputs) {
-            let leaves: Vec<Hash> = out.chunks(node.output.row_len()).map(row_leaf).collect();
-            node_roots.push(bind_shape(&node.output.shape, merkle::root(&leaves)));
+        let tensors = graph.nodes().iter().enumerate().map(|(i, node)| {
+            let data = trace.outputs.get(i).map_or(&[][..], Vec::as_slice);
+            (&node.output.shape[..], data)
+        });
+        Self::from_tensors(tensors)
+    }
+
+    /// Commits `(shape, data)` per node, for any shapes and data (graph or not).
+    pub(crate) fn from_tensors<'a>(tensors: impl Iterator<Item = (&'a [u32], &'a [i8])>) -> Self {
+        let mut node_roots = Vec::new();
+        let mut row_leaves = Vec::new();
+        for (shape, data) in tensors {
+            let row_len = shape.last().map_or(1, |&d| d as usize).max(1);
+            let leaves: Vec<Hash> = data.chunks(row_len).map(row_leaf).collect();
+            node_roots.push(bind_shape(shape, merkle::root(&leaves)));
             row_leaves.push(leaves);
         }
         let node_leaves: Vec<Hash> = node_roots
@@ -168,18 +187,37 @@ impl ExecCommitment {
         }
     }
 
-    /// Proof of node `i`'s tensor root under the execution root.
-    pub fn prove_node(&self, i: usize) -> Proof {
+    /// Proof of node `i`'s tensor root under the execution root (`None`: no node `i`).
+    pub fn prove_node(&self, i: usize) -> Option<Proof> {
         Proof::new(&self.node_leaves, i)
     }
 
-    /// Row `row` of node `i`'s output with its proof.
-    pub fn open_row(&self, graph: &Graph, trace: &Trace, i: usize, row: usize) -> RowOpening {
-        let len = graph.nodes()[i].output.row_len();
-        RowOpening {
-            data: trace.outputs[i][row * len..(row + 1) * len].to_vec(),
-            proof: Proof::new(&self.row_leaves[i], row),
-        }
+    /// Row `row` of node `i`'s output with its proof (`None`: no such node or row in `graph`
+    /// and `trace`).
+    pub fn open_row(
+        &self,
+        graph: &Graph,
+        trace: &Trace,
+        i: usize,
+        row: usize,
+    ) -> Option<RowOpening> {
+        let len = graph.nodes().get(i)?.output.row_len();
+        self.open_row_of(trace.outputs.get(i)?, len, i, row)
+    }
+
+    /// Row `row` of node `i`, whose output is `data` in rows of `len`.
+    pub(crate) fn open_row_of(
+        &self,
+        data: &[i8],
+        len: usize,
+        i: usize,
+        row: usize,
+    ) -> Option<RowOpening> {
+        let start = row.checked_mul(len)?;
+        Some(RowOpening {
+            data: data.get(start..start.checked_add(len)?)?.to_vec(),
+            proof: Proof::new(self.row_leaves.get(i)?, row)?,
+        })
     }
 }
 
@@ -265,8 +303,10 @@ pub struct ChannelOpening {
     pub proof: Proof,
 }
 
-fn channel_leaf(c: &ChannelOpening) -> Hash {
-    let mut bytes: Vec<u8> = c.weights.iter().map(|&w| w as u8).collect();
+/// `H(CHANNEL ‖ weights ‖ bias ‖ m ‖ shift)`.
+fn channel_leaf(c: ChannelRef<'_>) -> Hash {
+    let mut bytes: Vec<u8> = Vec::with_capacity(c.weights.len().saturating_add(9));
+    bytes.extend(c.weights.iter().map(|&w| w as u8)); // i8 → u8: the same bits
     bytes.extend_from_slice(&c.bias.to_le_bytes());
     bytes.extend_from_slice(&c.multiplier.m.to_le_bytes());
     bytes.push(c.multiplier.shift);
@@ -277,29 +317,50 @@ fn model_leaf(header: &[u8], channel_root: &Hash) -> Hash {
     merkle::tagged(merkle::MODEL_NODE, &[header, channel_root])
 }
 
+/// Output channel `o` of `node` as committed: its weights row (empty if there is none), bias
+/// and multiplier. `None` past the node's biases. For a node of a [`Graph`] this is exactly
+/// row `o` of its [`crate::Channels`].
+fn channel_of(node: &Node, o: usize) -> Option<ChannelRef<'_>> {
+    let c = node.channels.as_ref()?;
+    let (_, depth) = node.op.channel_dims()?;
+    Some(ChannelRef {
+        weights: c.row(o, depth).unwrap_or(&[]),
+        bias: *c.bias.get(o)?,
+        multiplier: c
+            .multipliers
+            .get(o)
+            .copied()
+            .unwrap_or(Multiplier { m: 0, shift: 0 }),
+    })
+}
+
 impl ModelCommitment {
     /// Commits `graph`.
     pub fn new(graph: &Graph) -> Self {
-        let mut headers = Vec::with_capacity(graph.len());
-        let mut channel_roots = Vec::with_capacity(graph.len());
-        let mut channel_leaves = Vec::with_capacity(graph.len());
-        for node in graph.nodes() {
+        Self::from_nodes(graph.nodes())
+    }
+
+    /// Commits any nodes, valid or not (for a [`Graph`]'s nodes, the same as [`Self::new`]):
+    /// each node's header and one channel leaf per bias it has (`out` for a valid node).
+    pub(crate) fn from_nodes(nodes: &[Node]) -> Self {
+        let mut headers = Vec::with_capacity(nodes.len());
+        let mut channel_roots = Vec::with_capacity(nodes.len());
+        let mut channel_leaves = Vec::with_capacity(nodes.len());
+        for node in nodes {
             let mut header = Vec::new();
             encode_header(node, &mut header);
             headers.push(header);
-            let (leaves, root) = match (&node.channels, node.op.channel_dims()) {
-                (Some(c), Some((out, depth))) => {
-                    let leaves: Vec<Hash> = (0..out)
-                        .map(|o| {
-                            let mut bytes = Vec::with_capacity(depth + 9);
-                            encode_channel_row(c, o, depth, &mut bytes);
-                            merkle::tagged(merkle::CHANNEL, &[&bytes])
-                        })
-                        .collect();
-                    let root = counted_root(merkle::CHANNELS, out as u64, merkle::root(&leaves));
-                    (leaves, root)
-                }
-                _ => (Vec::new(), [0; 32]),
+            let out = match (&node.channels, node.op.channel_dims()) {
+                (Some(c), Some(_)) => c.bias.len(),
+                _ => 0,
+            };
+            let leaves: Vec<Hash> = (0..out)
+                .filter_map(|o| channel_of(node, o).map(channel_leaf))
+                .collect();
+            let root = if leaves.is_empty() {
+                [0; 32]
+            } else {
+                counted_root(merkle::CHANNELS, out as u64, merkle::root(&leaves))
             };
             channel_leaves.push(leaves);
             channel_roots.push(root);
@@ -323,31 +384,42 @@ impl ModelCommitment {
         }
     }
 
-    /// Node `i`'s header with its proof.
-    pub fn open_header(&self, i: usize) -> HeaderOpening {
-        HeaderOpening {
-            header: self.headers[i].clone(),
-            channel_root: self.channel_roots[i],
-            proof: Proof::new(&self.node_leaves, i),
-        }
+    /// Node `i`'s header with its proof (`None`: no node `i`).
+    pub fn open_header(&self, i: usize) -> Option<HeaderOpening> {
+        Some(HeaderOpening {
+            header: self.headers.get(i)?.clone(),
+            channel_root: *self.channel_roots.get(i)?,
+            proof: Proof::new(&self.node_leaves, i)?,
+        })
     }
 
-    /// Output channel `o` of node `i` (a dense or conv node) with its proof.
-    pub fn open_channel(&self, graph: &Graph, i: usize, o: usize) -> ChannelOpening {
-        let node = &graph.nodes()[i];
-        let c = node.channels.as_ref().expect("node has channels");
-        let (_, depth) = node.op.channel_dims().expect("node has channels");
-        ChannelOpening {
-            weights: c.row(o, depth).to_vec(),
-            bias: c.bias[o],
-            multiplier: c.multipliers[o],
-            proof: Proof::new(&self.channel_leaves[i], o),
-        }
+    /// Output channel `o` of node `i` (a dense or conv node of `graph`, the graph committed)
+    /// with its proof; `None` if there is no such channel.
+    pub fn open_channel(&self, graph: &Graph, i: usize, o: usize) -> Option<ChannelOpening> {
+        self.open_channel_of(graph.nodes().get(i)?, i, o)
+    }
+
+    /// [`Self::open_channel`] for node `i` given as `node` (graph or not).
+    pub(crate) fn open_channel_of(
+        &self,
+        node: &Node,
+        i: usize,
+        o: usize,
+    ) -> Option<ChannelOpening> {
+        let c = channel_of(node, o)?;
+        Some(ChannelOpening {
+            weights: c.weights.to_vec(),
+            bias: c.bias,
+            multiplier: c.multiplier,
+            proof: Proof::new(self.channel_leaves.get(i)?, o)?,
+        })
     }
 }
 
 /// Checks a header opening for node `index` of `node_count` under `model_root`; returns the
-/// decoded node (without channels).
+/// decoded node (without channels). The proof is checked first, so
+/// [`ProofError::Header`] means the bytes are proven under the root and do not decode; the
+/// decoded node is *not* validated (see `crate::step::verify_valid_header`).
 pub fn verify_header(
     model_root: &Hash,
     node_count: usize,
@@ -384,12 +456,17 @@ pub fn verify_channel(
         });
     }
     let bound = |r| counted_root(merkle::CHANNELS, channels as u64, r);
+    let leaf = channel_leaf(ChannelRef {
+        weights: &opening.weights,
+        bias: opening.bias,
+        multiplier: opening.multiplier,
+    });
     check(
         "channel",
         &opening.proof,
         channel as u64,
         channels as u64,
-        channel_leaf(opening),
+        leaf,
         bound,
         channel_root,
     )

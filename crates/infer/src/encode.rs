@@ -78,10 +78,11 @@ pub enum DecodeError {
 impl Graph {
     /// The canonical encoding.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + self.parameter_count() + self.len() * 64);
+        let headers = self.len().saturating_mul(64);
+        let mut out = Vec::with_capacity(self.parameter_count().saturating_add(headers));
         out.extend_from_slice(MAGIC);
         out.push(VERSION);
-        out.extend_from_slice(&(self.len() as u32).to_le_bytes());
+        out.extend_from_slice(&len_u32(self.len()).to_le_bytes());
         for node in self.nodes() {
             encode_header(node, &mut out);
             match &node.channels {
@@ -131,12 +132,20 @@ pub fn decode(bytes: &[u8]) -> Result<Graph, DecodeError> {
         }
         nodes.push(node);
     }
-    if r.at != bytes.len() {
-        return Err(DecodeError::TrailingBytes {
-            count: bytes.len() - r.at,
-        });
-    }
+    r.finish()?;
     Ok(Graph::new(nodes)?)
+}
+
+/// A length as its `u32` field. Lengths in a [`Graph`] are far below `u32::MAX`; a hostile
+/// in-memory node (never a decoded one) saturates, which [`decode`] then rejects as over a
+/// limit, so no encoding aliases another.
+fn len_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// A length as its `u8` field (saturating, as [`len_u32`]).
+fn len_u8(n: usize) -> u8 {
+    u8::try_from(n).unwrap_or(u8::MAX)
 }
 
 /// Appends a node's header: everything except its channels (weights, biases, multipliers).
@@ -188,22 +197,15 @@ pub fn encode_header(node: &Node, out: &mut Vec<u8>) {
         Op::Argmax => out.push(8),
         Op::Softmax { table } => {
             out.push(9);
-            out.extend_from_slice(&(table.len() as u32).to_le_bytes());
+            out.extend_from_slice(&len_u32(table.len()).to_le_bytes());
             u32s(out, table);
         }
     }
-    out.push(node.inputs.len() as u8);
+    out.push(len_u8(node.inputs.len()));
     u32s(out, &node.inputs);
-    out.push(node.output.shape.len() as u8);
+    out.push(len_u8(node.output.shape.len()));
     u32s(out, &node.output.shape);
     out.push(node.output.zero_point as u8);
-}
-
-/// Bytes of output channel `o` as committed: `weights[o] ‖ bias[o] ‖ m[o] ‖ shift[o]`.
-pub fn encode_channel_row(c: &Channels, o: usize, depth: usize, out: &mut Vec<u8>) {
-    out.extend(c.row(o, depth).iter().map(|&w| w as u8));
-    out.extend_from_slice(&c.bias[o].to_le_bytes());
-    encode_multiplier(c.multipliers[o], out);
 }
 
 fn encode_multiplier(m: Multiplier, out: &mut Vec<u8>) {
@@ -212,9 +214,9 @@ fn encode_multiplier(m: Multiplier, out: &mut Vec<u8>) {
 }
 
 fn encode_channels(c: &Channels, out: &mut Vec<u8>) {
-    out.extend_from_slice(&(c.weights.len() as u32).to_le_bytes());
+    out.extend_from_slice(&len_u32(c.weights.len()).to_le_bytes());
     out.extend(c.weights.iter().map(|&w| w as u8));
-    out.extend_from_slice(&(c.bias.len() as u32).to_le_bytes());
+    out.extend_from_slice(&len_u32(c.bias.len()).to_le_bytes());
     c.bias
         .iter()
         .for_each(|b| out.extend_from_slice(&b.to_le_bytes()));
@@ -227,11 +229,7 @@ fn encode_channels(c: &Channels, out: &mut Vec<u8>) {
 pub fn decode_node_header(bytes: &[u8]) -> Result<Node, DecodeError> {
     let mut r = Reader { bytes, at: 0 };
     let node = decode_header(&mut r)?;
-    if r.at != bytes.len() {
-        return Err(DecodeError::TrailingBytes {
-            count: bytes.len() - r.at,
-        });
-    }
+    r.finish()?;
     Ok(node)
 }
 
@@ -324,15 +322,22 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        let end = self.at.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let end = end.ok_or(DecodeError::Truncated { at: self.at })?;
-        let s = &self.bytes[self.at..end];
+        let end = self.at.checked_add(n);
+        let s = end.and_then(|end| Some((self.bytes.get(self.at..end)?, end)));
+        let (s, end) = s.ok_or(DecodeError::Truncated { at: self.at })?;
         self.at = end;
         Ok(s)
     }
 
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let at = self.at;
+        self.take(N)?
+            .try_into()
+            .map_err(|_| DecodeError::Truncated { at })
+    }
+
     fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.take(1)?[0])
+        self.array().map(u8::from_le_bytes)
     }
 
     fn flag(&mut self) -> Result<bool, DecodeError> {
@@ -345,15 +350,11 @@ impl<'a> Reader<'a> {
     }
 
     fn u32(&mut self) -> Result<u32, DecodeError> {
-        Ok(u32::from_le_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
+        self.array().map(u32::from_le_bytes)
     }
 
     fn i32(&mut self) -> Result<i32, DecodeError> {
-        Ok(i32::from_le_bytes(
-            self.take(4)?.try_into().expect("4 bytes"),
-        ))
+        self.array().map(i32::from_le_bytes)
     }
 
     fn multiplier(&mut self) -> Result<Multiplier, DecodeError> {
@@ -361,5 +362,13 @@ impl<'a> Reader<'a> {
             m: self.i32()?,
             shift: self.u8()?,
         })
+    }
+
+    /// Fails if bytes are left.
+    fn finish(&self) -> Result<(), DecodeError> {
+        match self.bytes.len().saturating_sub(self.at) {
+            0 => Ok(()),
+            count => Err(DecodeError::TrailingBytes { count }),
+        }
     }
 }

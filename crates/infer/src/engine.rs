@@ -9,12 +9,23 @@
 //! [`crate::graph::DEPTH_MAX`] and [`crate::graph::BIAS_ABS_MAX`]; the hot loops use
 //! `wrapping_add` only so the compiler may vectorize them (integer addition is associative,
 //! so the order does not change the bits). Requantization is [`crate::requant::requantize`].
+//!
+//! Invariant: nothing here panics, for any argument. [`run`] takes a [`Graph`], whose checks
+//! bound every index and accumulator (the few kernel loops that index directly say so where
+//! they do); [`compute_element`] takes an unvalidated [`Node`] and unvalidated [`TensorInfo`]s
+//! (a dispute opens them from a model root before or without validation), so it checks what
+//! it relies on itself — its indices with checked arithmetic and `get`, its accumulators with
+//! `checked_add`, its work and allocation by the opened weights and by protocol limits — and
+//! returns an [`ElementError`] instead.
 #![deny(clippy::float_arithmetic)]
 
 use crate::graph::{
-    Channels, ConvGeom, Graph, Node, Op, PoolGeom, TENSOR_ELEMENTS_MAX, TensorInfo,
+    ARGMAX_AXIS_MAX, Channels, ConvGeom, DIM_MAX, Graph, Node, Op, POOL_KERNEL_MAX, PoolGeom,
+    SOFTMAX_ONE, SOFTMAX_TABLE_LEN, TENSOR_ELEMENTS_MAX, TensorInfo,
 };
 use crate::requant::{Multiplier, requantize, rounding_shift, saturate_i8};
+
+pub use crate::graph::ChannelRef;
 
 /// Why an input was not run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,6 +45,15 @@ pub enum RunError {
         expected: usize,
         /// Elements supplied.
         got: usize,
+    },
+    /// A node the kernels cannot run. [`Graph::new`] excludes every such node, so this is
+    /// never returned; it exists so that a broken invariant is an error, not a crash.
+    #[error("node {node} cannot be run: {reason}")]
+    Uncomputable {
+        /// The node.
+        node: usize,
+        /// What is wrong.
+        reason: &'static str,
     },
 }
 
@@ -69,14 +89,15 @@ pub fn run(graph: &Graph, input: &[i8]) -> Result<Trace, RunError> {
     let nodes = graph.nodes();
     let mut outputs: Vec<Vec<i8>> = Vec::with_capacity(nodes.len());
     outputs.push(input.to_vec());
-    for node in &nodes[1..] {
-        let ins: Vec<(&[i8], &TensorInfo)> = node
-            .inputs
-            .iter()
-            .map(|&j| (&outputs[j as usize][..], &nodes[j as usize].output))
-            .collect();
-        let y = run_node(node, &ins);
-        debug_assert_eq!(y.len(), node.output.elements());
+    for (i, node) in nodes.iter().enumerate().skip(1) {
+        let y = run_node(node, nodes, &outputs)
+            .and_then(|y| {
+                // Equal for every node of a Graph; checked, not asserted, so it cannot panic.
+                (y.len() == node.output.elements())
+                    .then_some(y)
+                    .ok_or("kernel output does not have the node's shape")
+            })
+            .map_err(|reason| RunError::Uncomputable { node: i, reason })?;
         outputs.push(y);
     }
     Ok(Trace { outputs })
@@ -84,74 +105,86 @@ pub fn run(graph: &Graph, input: &[i8]) -> Result<Trace, RunError> {
 
 /// The input of MNIST-style models: pixel `p` in `0..=255` at scale 1/255, zero point -128.
 pub fn pixels_to_input(pixels: &[u8]) -> Vec<i8> {
-    pixels.iter().map(|&p| (i16::from(p) - 128) as i8).collect()
+    // p - 128 as i8 is p with its top bit flipped, read as two's complement.
+    pixels.iter().map(|&p| (p ^ 0x80) as i8).collect()
 }
 
-fn run_node(node: &Node, ins: &[(&[i8], &TensorInfo)]) -> Vec<i8> {
-    let (x, xi) = ins[0];
+/// A kernel's complaint about a node (never raised for a [`Graph`]).
+type Kernel<T> = Result<T, &'static str>;
+
+/// Input `slot` of `node`: its output tensor and info.
+fn kernel_input<'a>(
+    node: &Node,
+    nodes: &'a [Node],
+    outputs: &'a [Vec<i8>],
+    slot: usize,
+) -> Kernel<(&'a [i8], &'a TensorInfo)> {
+    let j = *node.inputs.get(slot).ok_or("missing input")? as usize;
+    match (outputs.get(j), nodes.get(j)) {
+        (Some(x), Some(n)) => Ok((x, &n.output)),
+        _ => Err("input is not an earlier node"),
+    }
+}
+
+fn run_node(node: &Node, nodes: &[Node], outputs: &[Vec<i8>]) -> Kernel<Vec<i8>> {
+    if matches!(node.op, Op::Input) {
+        return Err("the input node is not computed");
+    }
+    let (x, xi) = kernel_input(node, nodes, outputs, 0)?;
     let out = &node.output;
     match &node.op {
-        Op::Input => unreachable!("validated: only node 0 is an input"),
+        Op::Input => Err("the input node is not computed"),
         Op::Dense { in_features, .. } => dense(
             x,
             xi.zero_point,
             *in_features as usize,
-            channels(node),
-            out.zero_point,
+            channels(node)?,
+            out,
         ),
-        Op::Conv2d(g) => conv2d(x, xi, g, channels(node), out),
-        Op::Relu => x.iter().map(|&v| v.max(xi.zero_point)).collect(),
-        Op::Flatten => x.to_vec(),
+        Op::Conv2d(g) => conv2d(x, xi, g, channels(node)?, out),
+        Op::Relu => Ok(x.iter().map(|&v| v.max(xi.zero_point)).collect()),
+        Op::Flatten => Ok(x.to_vec()),
         Op::MaxPool(p) => pool(x, xi, *p, out, |w| w.iter().copied().max().unwrap_or(0)),
         Op::AvgPool {
             pool: p,
             multiplier,
-        } => {
-            let zp = i32::from(xi.zero_point);
-            pool(x, xi, *p, out, |w| {
-                let acc = w.iter().map(|&v| i32::from(v) - zp).sum::<i32>();
-                requantize(acc, *multiplier, out.zero_point)
-            })
-        }
+        } => pool(x, xi, *p, out, |w| {
+            avg(w, xi.zero_point, *multiplier, out.zero_point)
+        }),
         Op::Add { ma, mb, shift } => {
-            let (b, bi) = ins[1];
-            x.iter()
+            let (b, bi) = kernel_input(node, nodes, outputs, 1)?;
+            let (zp, m) = ([xi.zero_point, bi.zero_point, out.zero_point], [*ma, *mb]);
+            Ok(x.iter()
                 .zip(b)
-                .map(|(&a, &b)| {
-                    add(
-                        a,
-                        xi.zero_point,
-                        b,
-                        bi.zero_point,
-                        [*ma, *mb],
-                        *shift,
-                        out.zero_point,
-                    )
-                })
-                .collect()
+                .map(|(&a, &b)| add([a, b], zp, m, *shift))
+                .collect())
         }
-        Op::Argmax => x.chunks_exact(xi.row_len()).map(argmax).collect(),
+        Op::Argmax => x
+            .chunks_exact(xi.row_len().max(1))
+            .map(|row| argmax(row.iter().copied()).ok_or("argmax axis wider than int8"))
+            .collect(),
         Op::Softmax { table } => {
             let mut y = Vec::with_capacity(x.len());
-            for row in x.chunks_exact(xi.row_len()) {
-                softmax_row(row, table, &mut y);
+            for row in x.chunks_exact(xi.row_len().max(1)) {
+                softmax_row(row, table, &mut y).ok_or("softmax table sums to zero")?;
             }
-            y
+            Ok(y)
         }
     }
 }
 
-fn channels(node: &Node) -> &Channels {
+fn channels(node: &Node) -> Kernel<&Channels> {
     node.channels
         .as_ref()
-        .expect("validated: dense/conv nodes have channels")
+        .ok_or("dense/conv node without channels")
 }
 
-/// `Σ a·b` over equal-length slices in `i32` (bounded by `DEPTH_MAX`, so it never wraps).
+/// `Σ a·b` over equal-length slices in `i32`. Cannot wrap: at most `DEPTH_MAX` (2^15) terms of
+/// `|a| <= 255` times `|b| <= 128`; `wrapping_add` only lets the compiler vectorize.
 #[inline]
 fn dot16(a: &[i16], b: &[i16]) -> i32 {
     a.iter().zip(b).fold(0i32, |s, (&x, &w)| {
-        s.wrapping_add(i32::from(x) * i32::from(w))
+        s.wrapping_add(i32::from(x).wrapping_mul(i32::from(w)))
     })
 }
 
@@ -159,71 +192,120 @@ fn dot16(a: &[i16], b: &[i16]) -> i32 {
 #[inline]
 fn dot(a: &[i16], b: &[i8]) -> i32 {
     a.iter().zip(b).fold(0i32, |s, (&x, &w)| {
-        s.wrapping_add(i32::from(x) * i32::from(w))
+        s.wrapping_add(i32::from(x).wrapping_mul(i32::from(w)))
     })
 }
 
-fn dense(x: &[i8], zp_x: i8, depth: usize, c: &Channels, zp_y: i8) -> Vec<i8> {
-    let n_out = c.bias.len();
-    let mut y = Vec::with_capacity(x.len() / depth * n_out);
+/// `v - zp` for two int8 values: always in `-255..=255`, so it cannot wrap.
+#[inline]
+fn centre(v: i8, zp: i8) -> i16 {
+    i16::from(v).wrapping_sub(i16::from(zp))
+}
+
+/// `(v - zp) · w` for int8 values: at most `255 · 128` in magnitude, so it cannot wrap.
+#[inline]
+fn term(v: i8, zp: i8, w: i8) -> i32 {
+    i32::from(centre(v, zp)).wrapping_mul(i32::from(w))
+}
+
+fn dense(x: &[i8], zp_x: i8, depth: usize, c: &Channels, out: &TensorInfo) -> Kernel<Vec<i8>> {
+    if depth == 0 {
+        return Err("dense with no input features");
+    }
+    let mut y = Vec::with_capacity(out.elements());
     let mut centred = vec![0i16; depth];
     for row in x.chunks_exact(depth) {
         for (d, &v) in centred.iter_mut().zip(row) {
-            *d = i16::from(v) - i16::from(zp_x);
+            *d = centre(v, zp_x);
         }
-        for o in 0..n_out {
-            let acc = c.bias[o].wrapping_add(dot(&centred, c.row(o, depth)));
-            y.push(requantize(acc, c.multipliers[o], zp_y));
+        let channels = c
+            .weights
+            .chunks_exact(depth)
+            .zip(&c.bias)
+            .zip(&c.multipliers);
+        for ((w, &bias), &m) in channels {
+            // bias <= 2^30 and the dot < 2^30 in magnitude (Graph::new): cannot wrap.
+            let acc = bias.wrapping_add(dot(&centred, w));
+            y.push(requantize(acc, m, out.zero_point));
         }
     }
-    y
+    Ok(y)
 }
 
-fn conv2d(x: &[i8], xi: &TensorInfo, g: &ConvGeom, c: &Channels, out: &TensorInfo) -> Vec<i8> {
-    let (h, w, ic) = (
-        xi.shape[0] as usize,
-        xi.shape[1] as usize,
-        g.in_channels as usize,
-    );
-    let (oh, ow, oc) = (
-        out.shape[0] as usize,
-        out.shape[1] as usize,
-        g.out_channels as usize,
-    );
+/// `[d0, d1, d2]` of a rank-3 shape as `usize`.
+fn dims3(shape: &[u32]) -> Kernel<[usize; 3]> {
+    match shape {
+        &[a, b, c] => Ok([a as usize, b as usize, c as usize]),
+        _ => Err("expected a rank-3 shape"),
+    }
+}
+
+fn conv2d(
+    x: &[i8],
+    xi: &TensorInfo,
+    g: &ConvGeom,
+    c: &Channels,
+    out: &TensorInfo,
+) -> Kernel<Vec<i8>> {
+    let ([h, w, _], [oh, ow, _]) = (dims3(&xi.shape)?, dims3(&out.shape)?);
+    let ic = g.in_channels as usize;
     let (kh, kw) = (g.kernel_h as usize, g.kernel_w as usize);
     let (stride, pad) = (g.stride as usize, g.pad as usize);
-    let depth = g.depth();
-    let zp = i16::from(xi.zero_point);
+    let depth = g
+        .checked_depth()
+        .filter(|&d| d > 0 && ic > 0)
+        .ok_or("bad conv depth")?;
+    let zp = xi.zero_point;
     let mut patch = vec![0i16; depth];
     // Each weight is reused at every position: widen once so the dot is i16 x i16.
     let weights: Vec<i16> = c.weights.iter().map(|&v| i16::from(v)).collect();
-    let mut y = Vec::with_capacity(oh * ow * oc);
+    let mut y = Vec::with_capacity(out.elements());
     for oy in 0..oh {
         for ox in 0..ow {
-            // Padding reads as the zero point, i.e. a centred 0.
+            // kh·kw cells of ic values, in weight order; padding reads as the zero point,
+            // i.e. a centred 0.
+            let mut cells = patch.chunks_exact_mut(ic);
             for ky in 0..kh {
-                let iy = (oy * stride + ky).wrapping_sub(pad);
                 for kx in 0..kw {
-                    let ix = (ox * stride + kx).wrapping_sub(pad);
-                    let dst = &mut patch[(ky * kw + kx) * ic..][..ic];
-                    if iy < h && ix < w {
-                        let src = &x[(iy * w + ix) * ic..][..ic];
-                        for (d, &v) in dst.iter_mut().zip(src) {
-                            *d = i16::from(v) - zp;
+                    let dst = cells.next().ok_or("patch shorter than the kernel")?;
+                    match conv_source(x, [oy, ox, ky, kx], [h, w, ic], stride, pad) {
+                        Some(src) => {
+                            for (d, &v) in dst.iter_mut().zip(src) {
+                                *d = centre(v, zp);
+                            }
                         }
-                    } else {
-                        dst.fill(0);
+                        None => dst.fill(0),
                     }
                 }
             }
-            for o in 0..oc {
-                let acc =
-                    c.bias[o].wrapping_add(dot16(&patch, &weights[o * depth..(o + 1) * depth]));
-                y.push(requantize(acc, c.multipliers[o], out.zero_point));
+            let channels = weights.chunks_exact(depth).zip(&c.bias).zip(&c.multipliers);
+            for ((wr, &bias), &m) in channels {
+                // Bounded like dense: |bias| <= 2^30, |dot| < 2^30 (Graph::new).
+                let acc = bias.wrapping_add(dot16(&patch, wr));
+                y.push(requantize(acc, m, out.zero_point));
             }
         }
     }
-    y
+    Ok(y)
+}
+
+/// The `ic` input values under kernel cell `(ky, kx)` at output `(oy, ox)`, or `None` in the
+/// padding. Checked arithmetic: the same cost as the overflow checks release builds carry.
+#[inline]
+fn conv_source(
+    x: &[i8],
+    [oy, ox, ky, kx]: [usize; 4],
+    [h, w, ic]: [usize; 3],
+    stride: usize,
+    pad: usize,
+) -> Option<&[i8]> {
+    let iy = oy.checked_mul(stride)?.checked_add(ky)?.checked_sub(pad)?;
+    let ix = ox.checked_mul(stride)?.checked_add(kx)?.checked_sub(pad)?;
+    if iy >= h || ix >= w {
+        return None;
+    }
+    let start = iy.checked_mul(w)?.checked_add(ix)?.checked_mul(ic)?;
+    x.get(start..start.checked_add(ic)?)
 }
 
 fn pool(
@@ -232,193 +314,398 @@ fn pool(
     p: PoolGeom,
     out: &TensorInfo,
     f: impl Fn(&[i8]) -> i8,
-) -> Vec<i8> {
-    let (w, ch) = (xi.shape[1] as usize, xi.shape[2] as usize);
-    let (oh, ow) = (out.shape[0] as usize, out.shape[1] as usize);
+) -> Kernel<Vec<i8>> {
+    let ([_, w, ch], [oh, ow, _]) = (dims3(&xi.shape)?, dims3(&out.shape)?);
     let (k, s) = (p.kernel as usize, p.stride as usize);
-    let mut window = Vec::with_capacity(k * k);
-    let mut y = Vec::with_capacity(oh * ow * ch);
+    let mut window = Vec::with_capacity(k.saturating_mul(k));
+    let mut y = Vec::with_capacity(out.elements());
     for oy in 0..oh {
         for ox in 0..ow {
             for c in 0..ch {
                 window.clear();
                 for ky in 0..k {
                     for kx in 0..k {
-                        window.push(x[((oy * s + ky) * w + ox * s + kx) * ch + c]);
+                        let i = window_index([oy, ox, c], [ky, kx], s, [w, ch]);
+                        window.push(*i.and_then(|i| x.get(i)).ok_or("window outside the input")?);
                     }
                 }
                 y.push(f(&window));
             }
         }
     }
-    y
+    Ok(y)
 }
 
-fn add(a: i8, zp_a: i8, b: i8, zp_b: i8, m: [i32; 2], shift: u8, zp_y: i8) -> i8 {
-    let da = i64::from(a) - i64::from(zp_a);
-    let db = i64::from(b) - i64::from(zp_b);
-    let sum = da * i64::from(m[0]) + db * i64::from(m[1]);
-    saturate_i8(rounding_shift(sum, shift) + i64::from(zp_y))
+/// Flat index of window cell `(ky, kx)` of output `(oy, ox, c)` in a `[_, w, ch]` input.
+#[inline]
+fn window_index(
+    [oy, ox, c]: [usize; 3],
+    [ky, kx]: [usize; 2],
+    stride: usize,
+    [w, ch]: [usize; 2],
+) -> Option<usize> {
+    let iy = oy.checked_mul(stride)?.checked_add(ky)?;
+    let ix = ox.checked_mul(stride)?.checked_add(kx)?;
+    iy.checked_mul(w)?
+        .checked_add(ix)?
+        .checked_mul(ch)?
+        .checked_add(c)
 }
 
-/// Index of the first maximum.
-fn argmax(row: &[i8]) -> i8 {
-    let mut best = 0;
-    for (i, &v) in row.iter().enumerate() {
-        if v > row[best] {
-            best = i;
+/// `requant(Σ (x - zp), M) + zp_y`. At most 64² terms of `|x - zp| <= 255`: the sum is below
+/// 2^21, so `saturating_add` never saturates (it only states the bound to the lint).
+fn avg(window: &[i8], zp: i8, m: Multiplier, zp_y: i8) -> i8 {
+    let acc = window
+        .iter()
+        .fold(0i32, |s, &v| s.saturating_add(i32::from(centre(v, zp))));
+    requantize(acc, m, zp_y)
+}
+
+/// `round_half_up(((a - zp_a) · ma + (b - zp_b) · mb) / 2^shift) + zp_y`; `zp` is
+/// `[zp_a, zp_b, zp_y]`. `|a - zp| <= 255` and `|m| < 2^31`, so `|sum| < 2^40` in `i64`;
+/// [`rounding_shift`] is exact for any shift.
+fn add(v: [i8; 2], zp: [i8; 3], m: [i32; 2], shift: u8) -> i8 {
+    let term = |v: i8, zp: i8, m: i32| i64::from(centre(v, zp)).saturating_mul(i64::from(m));
+    let [a, b] = v;
+    let [zp_a, zp_b, zp_y] = zp;
+    let sum = term(a, zp_a, m[0]).saturating_add(term(b, zp_b, m[1]));
+    saturate_i8(rounding_shift(sum, shift).saturating_add(i64::from(zp_y)))
+}
+
+/// Index of the first maximum, or `None` if it does not fit an int8 (a row wider than
+/// [`ARGMAX_AXIS_MAX`], which validation rejects).
+fn argmax(row: impl Iterator<Item = i8>) -> Option<i8> {
+    let (mut best, mut best_value) = (0usize, i8::MIN);
+    for (i, v) in row.enumerate() {
+        if v > best_value {
+            (best, best_value) = (i, v);
         }
     }
-    best as i8
+    i8::try_from(best).ok()
 }
 
-fn softmax_row(row: &[i8], table: &[u32], y: &mut Vec<i8>) {
+/// `table[max - v]` (Q16); 0 past the table's end (a valid table has all 256 entries, and
+/// `max - v` is in `0..=255`).
+#[inline]
+fn softmax_exp(table: &[u32], max: i8, v: i8) -> u64 {
+    let d = usize::from(max.abs_diff(v));
+    table.get(d).map_or(0, |&e| u64::from(e))
+}
+
+/// `S = Σ e` over a row: at most `DIM_MAX` (2^16) terms below 2^32 each, so below 2^48.
+fn softmax_sum(row: &[i8], table: &[u32], max: i8) -> u64 {
+    row.iter()
+        .fold(0u64, |s, &v| s.saturating_add(softmax_exp(table, max, v)))
+}
+
+/// Appends a row's softmax to `y`; `None` if the row sums to zero (impossible for a valid
+/// table, whose `table[0] = 2^16` is in every sum).
+fn softmax_row(row: &[i8], table: &[u32], y: &mut Vec<i8>) -> Option<()> {
     let max = row.iter().copied().max().unwrap_or(0);
-    let e = |v: i8| u64::from(table[(i16::from(max) - i16::from(v)) as usize]);
-    let sum: u64 = row.iter().map(|&v| e(v)).sum();
-    y.extend(row.iter().map(|&v| softmax_value(e(v), sum)));
+    let sum = softmax_sum(row, table, max);
+    for &v in row {
+        y.push(softmax_value(softmax_exp(table, max, v), sum)?);
+    }
+    Some(())
 }
 
-/// `min((e · 256 + S/2) / S, 255) - 128`; `S >= 2^16` because the maximum contributes `table[0]`.
-fn softmax_value(e: u64, sum: u64) -> i8 {
-    (((e * 256 + sum / 2) / sum).min(255) as i16 - 128) as i8
+/// `min((e · 256 + S/2) / S, 255) - 128`; `None` for `S = 0`. `e < 2^32` and `S < 2^48`, so
+/// nothing saturates.
+fn softmax_value(e: u64, sum: u64) -> Option<i8> {
+    let q = e
+        .saturating_mul(256)
+        .saturating_add(sum / 2)
+        .checked_div(sum)?;
+    // q - 128 for q in 0..=255, as an int8: flip the top bit.
+    Some((q.min(255) as u8 ^ 0x80) as i8)
 }
 
-/// An input element was needed but not supplied: `(input slot, flat index)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Missing {
-    /// Which of the node's inputs.
-    pub slot: usize,
-    /// Flat element index in that input.
-    pub index: usize,
+/// Why [`compute_element`] produced no value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ElementError {
+    /// An input element was needed but not supplied.
+    #[error("input {slot} element {index} was not supplied")]
+    Missing {
+        /// Which of the node's inputs.
+        slot: usize,
+        /// Flat element index in that input.
+        index: usize,
+    },
+    /// The node, its inputs' infos or its channel cannot describe a computation. Never
+    /// returned for a node, inputs and channel that pass validation
+    /// ([`crate::graph::validate_header`], [`crate::graph::validate_against_inputs`],
+    /// [`crate::graph::validate_channel`]).
+    #[error("{op} element cannot be computed: {reason}")]
+    Uncomputable {
+        /// Op name.
+        op: &'static str,
+        /// What is wrong.
+        reason: &'static str,
+    },
 }
 
-/// One output channel's parameters as opened in a dispute.
-#[derive(Clone, Copy, Debug)]
-pub struct ChannelRef<'a> {
-    /// Weights of the channel (`depth` long).
-    pub weights: &'a [i8],
-    /// Its bias.
-    pub bias: i32,
-    /// Its multiplier.
-    pub multiplier: Multiplier,
-}
-
-/// Output channel (for dense/conv) of flat output element `e`.
+/// Output channel (for dense/conv) of flat output element `e`; `None` for ops without weights
+/// (or with zero output channels, which validation rejects).
 pub fn output_channel(node: &Node, e: usize) -> Option<usize> {
-    node.op.channel_dims().map(|(oc, _)| e % oc)
+    node.op.channel_dims().and_then(|(oc, _)| e.checked_rem(oc))
+}
+
+/// Reads input elements for [`compute_element`], turning a refusal into [`ElementError`].
+struct Reader<F> {
+    get: F,
+}
+
+impl<F: FnMut(usize, usize) -> Option<i8>> Reader<F> {
+    fn at(&mut self, slot: usize, index: usize) -> Result<i8, ElementError> {
+        (self.get)(slot, index).ok_or(ElementError::Missing { slot, index })
+    }
+}
+
+/// What [`compute_element`] works on: the node, its inputs' infos, the element.
+struct Element<'a> {
+    node: &'a Node,
+    inputs: &'a [&'a TensorInfo],
+    e: usize,
+}
+
+impl Element<'_> {
+    fn bad(&self, reason: &'static str) -> ElementError {
+        ElementError::Uncomputable {
+            op: self.node.op.name(),
+            reason,
+        }
+    }
+
+    /// Input `slot`'s info.
+    fn input(&self, slot: usize) -> Result<&TensorInfo, ElementError> {
+        self.inputs
+            .get(slot)
+            .copied()
+            .ok_or(self.bad("an input's info is missing"))
+    }
+
+    /// Dimension `axis` of `info`, at least 1 (a zero dimension has no elements to index).
+    fn dim(&self, info: &TensorInfo, axis: usize) -> Result<usize, ElementError> {
+        match info.shape.get(axis) {
+            Some(&d) if d >= 1 => Ok(d as usize),
+            _ => Err(self.bad("shape lacks a dimension the op indexes")),
+        }
+    }
+
+    /// `Some` arithmetic result, or the overflow named.
+    fn checked(&self, v: Option<usize>) -> Result<usize, ElementError> {
+        v.ok_or(self.bad("index arithmetic overflows"))
+    }
 }
 
 /// Computes flat output element `e` of `node` from single input elements read through
 /// `get(slot, flat_index)`. `inputs` are the input nodes' output infos; `channel` is the
-/// output channel's parameters for dense/conv ([`output_channel`]). The caller checks that
-/// `e` is in range and `node` is not the input.
+/// output channel's parameters for dense/conv ([`output_channel`]). Total: any node, infos,
+/// channel or element gets a value or an [`ElementError`] (see the module invariant), and
+/// the work is bounded by the channel's weights or by [`POOL_KERNEL_MAX`]² / [`DIM_MAX`]
+/// input reads.
 pub fn compute_element(
     node: &Node,
     inputs: &[&TensorInfo],
     channel: Option<ChannelRef<'_>>,
     e: usize,
-    mut get: impl FnMut(usize, usize) -> Option<i8>,
-) -> Result<i8, Missing> {
-    let mut at = |slot: usize, index: usize| get(slot, index).ok_or(Missing { slot, index });
-    let xi = inputs[0];
-    let zp = i32::from(xi.zero_point);
+    get: impl FnMut(usize, usize) -> Option<i8>,
+) -> Result<i8, ElementError> {
+    let el = Element { node, inputs, e };
+    let mut r = Reader { get };
     let out = &node.output;
-    let window = |p: PoolGeom| {
-        let (w, ch) = (xi.shape[1] as usize, xi.shape[2] as usize);
-        let ow = out.shape[1] as usize;
-        let (pos, c) = (e / ch, e % ch);
-        let (oy, ox) = (pos / ow, pos % ow);
-        let (k, s) = (p.kernel as usize, p.stride as usize);
-        (0..k * k).map(move |t| ((oy * s + t / k) * w + ox * s + t % k) * ch + c)
-    };
-    Ok(match &node.op {
-        Op::Input => unreachable!("the input node is not recomputed"),
+    match &node.op {
+        Op::Input => Err(el.bad("the input node is not recomputed")),
         Op::Dense { in_features, .. } => {
-            let ch = channel.expect("dense needs its channel");
-            let (depth, row) = (*in_features as usize, e / node.output.row_len());
-            let mut acc = ch.bias;
-            for (k, &w) in ch.weights.iter().enumerate().take(depth) {
-                acc += (i32::from(at(0, row * depth + k)?) - zp) * i32::from(w);
-            }
-            requantize(acc, ch.multiplier, out.zero_point)
+            let ch = channel.ok_or(el.bad("dense needs its channel"))?;
+            dense_element(&el, &mut r, *in_features as usize, ch)
         }
         Op::Conv2d(g) => {
-            let ch = channel.expect("conv needs its channel");
-            let (h, w, ic) = (
-                xi.shape[0] as usize,
-                xi.shape[1] as usize,
-                g.in_channels as usize,
-            );
-            let (ow, oc) = (out.shape[1] as usize, g.out_channels as usize);
-            let pos = e / oc;
-            let (oy, ox) = (pos / ow, pos % ow);
-            let (kh, kw) = (g.kernel_h as usize, g.kernel_w as usize);
-            let mut acc = ch.bias;
-            for ky in 0..kh {
-                let iy = (oy * g.stride as usize + ky).wrapping_sub(g.pad as usize);
-                for kx in 0..kw {
-                    let ix = (ox * g.stride as usize + kx).wrapping_sub(g.pad as usize);
-                    if iy >= h || ix >= w {
-                        continue;
-                    }
-                    for c in 0..ic {
-                        let v = i32::from(at(0, (iy * w + ix) * ic + c)?) - zp;
-                        acc += v * i32::from(ch.weights[(ky * kw + kx) * ic + c]);
-                    }
-                }
-            }
-            requantize(acc, ch.multiplier, out.zero_point)
+            let ch = channel.ok_or(el.bad("conv needs its channel"))?;
+            conv_element(&el, &mut r, g, ch)
         }
-        Op::Relu => at(0, e)?.max(xi.zero_point),
-        Op::Flatten => at(0, e)?,
+        Op::Relu => Ok(r.at(0, e)?.max(el.input(0)?.zero_point)),
+        Op::Flatten => r.at(0, e),
         Op::MaxPool(p) => {
             let mut best = i8::MIN;
-            for i in window(*p) {
-                best = best.max(at(0, i)?);
+            for i in pool_window(&el, *p)? {
+                best = best.max(r.at(0, el.checked(i)?)?);
             }
-            best
+            Ok(best)
         }
         Op::AvgPool {
             pool: p,
             multiplier,
         } => {
+            let zp = el.input(0)?.zero_point;
             let mut acc = 0i32;
-            for i in window(*p) {
-                acc += i32::from(at(0, i)?) - zp;
+            for i in pool_window(&el, *p)? {
+                let v = i32::from(centre(r.at(0, el.checked(i)?)?, zp));
+                acc = acc.checked_add(v).ok_or(el.bad("accumulator overflows"))?;
             }
-            requantize(acc, *multiplier, out.zero_point)
+            Ok(requantize(acc, *multiplier, out.zero_point))
         }
         Op::Add { ma, mb, shift } => {
-            let (a, b) = (at(0, e)?, at(1, e)?);
-            add(
-                a,
-                xi.zero_point,
-                b,
-                inputs[1].zero_point,
-                [*ma, *mb],
-                *shift,
+            let zp = [
+                el.input(0)?.zero_point,
+                el.input(1)?.zero_point,
                 out.zero_point,
-            )
+            ];
+            let (a, b) = (r.at(0, e)?, r.at(1, e)?);
+            Ok(add([a, b], zp, [*ma, *mb], *shift))
         }
-        Op::Argmax => {
-            let len = xi.row_len();
-            let mut row = Vec::with_capacity(len);
-            for k in 0..len {
-                row.push(at(0, e * len + k)?);
+        Op::Argmax => argmax_element(&el, &mut r),
+        Op::Softmax { table } => softmax_element(&el, &mut r, table),
+    }
+}
+
+/// `bias + Σ_k (x[row, k] - zp) · w[k]`, requantized; the channel's weights must be
+/// `in_features` long (a verified opening is), which bounds the work.
+fn dense_element(
+    el: &Element<'_>,
+    r: &mut Reader<impl FnMut(usize, usize) -> Option<i8>>,
+    depth: usize,
+    ch: ChannelRef<'_>,
+) -> Result<i8, ElementError> {
+    if depth == 0 || ch.weights.len() != depth {
+        return Err(el.bad("channel weights are not in_features long"));
+    }
+    let zp = el.input(0)?.zero_point;
+    let row = el.checked(el.e.checked_div(el.node.output.row_len()))?;
+    let base = el.checked(row.checked_mul(depth))?;
+    let mut acc = ch.bias;
+    for (k, &w) in ch.weights.iter().enumerate() {
+        let x = r.at(0, el.checked(base.checked_add(k))?)?;
+        acc = acc
+            .checked_add(term(x, zp, w))
+            .ok_or(el.bad("accumulator overflows"))?;
+    }
+    Ok(requantize(acc, ch.multiplier, el.node.output.zero_point))
+}
+
+fn conv_element(
+    el: &Element<'_>,
+    r: &mut Reader<impl FnMut(usize, usize) -> Option<i8>>,
+    g: &ConvGeom,
+    ch: ChannelRef<'_>,
+) -> Result<i8, ElementError> {
+    let xi = el.input(0)?;
+    let (h, w, ow) = (el.dim(xi, 0)?, el.dim(xi, 1)?, el.dim(&el.node.output, 1)?);
+    let (ic, oc) = (g.in_channels as usize, g.out_channels as usize);
+    let (kh, kw) = (g.kernel_h as usize, g.kernel_w as usize);
+    // With ic >= 1, kh · kw <= depth = the opened weights: the loops below are that long.
+    if ic == 0 || g.checked_depth() != Some(ch.weights.len()) {
+        return Err(el.bad("channel weights are not kh·kw·ic long"));
+    }
+    let pos = el.e.checked_div(oc).ok_or(el.bad("no output channels"))?;
+    let (oy, ox) = (
+        el.checked(pos.checked_div(ow))?,
+        el.checked(pos.checked_rem(ow))?,
+    );
+    let (stride, pad) = (g.stride as usize, g.pad as usize);
+    let zp = xi.zero_point;
+    let mut weights = ch.weights.chunks_exact(ic);
+    let mut acc = ch.bias;
+    for ky in 0..kh {
+        for kx in 0..kw {
+            let cell = weights
+                .next()
+                .ok_or(el.bad("weights shorter than the kernel"))?;
+            // Outside the input (the padding) reads as the zero point: a centred 0.
+            let iy = oy.checked_mul(stride).and_then(|v| v.checked_add(ky));
+            let ix = ox.checked_mul(stride).and_then(|v| v.checked_add(kx));
+            let (Some(iy), Some(ix)) = (
+                iy.and_then(|v| v.checked_sub(pad)),
+                ix.and_then(|v| v.checked_sub(pad)),
+            ) else {
+                continue;
+            };
+            if iy >= h || ix >= w {
+                continue;
             }
-            argmax(&row)
-        }
-        Op::Softmax { table } => {
-            let len = xi.row_len();
-            let start = e / len * len;
-            let mut row = Vec::with_capacity(len);
-            for k in 0..len {
-                row.push(at(0, start + k)?);
+            let start = el.checked(
+                iy.checked_mul(w)
+                    .and_then(|v| v.checked_add(ix)?.checked_mul(ic)),
+            )?;
+            for (c, &wt) in cell.iter().enumerate() {
+                let v = r.at(0, el.checked(start.checked_add(c))?)?;
+                acc = acc
+                    .checked_add(term(v, zp, wt))
+                    .ok_or(el.bad("accumulator overflows"))?;
             }
-            let mut y = Vec::with_capacity(len);
-            softmax_row(&row, table, &mut y);
-            y[e - start]
         }
-    })
+    }
+    Ok(requantize(acc, ch.multiplier, el.node.output.zero_point))
+}
+
+/// Flat input indices of element `e`'s window (`None`: the index overflows). The kernel is
+/// capped at [`POOL_KERNEL_MAX`], so a window is at most 64² reads.
+fn pool_window(
+    el: &Element<'_>,
+    p: PoolGeom,
+) -> Result<impl Iterator<Item = Option<usize>> + use<>, ElementError> {
+    if !(1..=POOL_KERNEL_MAX).contains(&p.kernel) {
+        return Err(el.bad("pool window outside 1..=64"));
+    }
+    let xi = el.input(0)?;
+    let (w, ch, ow) = (el.dim(xi, 1)?, el.dim(xi, 2)?, el.dim(&el.node.output, 1)?);
+    let (k, s) = (p.kernel as usize, p.stride as usize);
+    // ch, ow and k are all >= 1 (dim, the kernel check), so none of these can fail.
+    let (pos, c) = (
+        el.checked(el.e.checked_div(ch))?,
+        el.checked(el.e.checked_rem(ch))?,
+    );
+    let (oy, ox) = (
+        el.checked(pos.checked_div(ow))?,
+        el.checked(pos.checked_rem(ow))?,
+    );
+    let cells = el.checked(k.checked_mul(k))?; // <= 64²
+    Ok((0..cells).map(move |t| {
+        let cell = [t.checked_div(k)?, t.checked_rem(k)?];
+        window_index([oy, ox, c], cell, s, [w, ch])
+    }))
+}
+
+fn argmax_element(
+    el: &Element<'_>,
+    r: &mut Reader<impl FnMut(usize, usize) -> Option<i8>>,
+) -> Result<i8, ElementError> {
+    let len = el.input(0)?.row_len();
+    if !(1..=ARGMAX_AXIS_MAX as usize).contains(&len) {
+        return Err(el.bad("argmax axis outside 1..=128"));
+    }
+    let base = el.checked(el.e.checked_mul(len))?;
+    let mut row = Vec::with_capacity(len); // <= 128
+    for k in 0..len {
+        row.push(r.at(0, el.checked(base.checked_add(k))?)?);
+    }
+    argmax(row.into_iter()).ok_or(el.bad("argmax index does not fit int8"))
+}
+
+fn softmax_element(
+    el: &Element<'_>,
+    r: &mut Reader<impl FnMut(usize, usize) -> Option<i8>>,
+    table: &[u32],
+) -> Result<i8, ElementError> {
+    let len = el.input(0)?.row_len();
+    if !(1..=DIM_MAX as usize).contains(&len) {
+        return Err(el.bad("softmax row longer than 65536"));
+    }
+    // table[0] = 2^16 is in every row's sum (the maximum's own term), so S >= 2^16 > 0.
+    if table.len() != SOFTMAX_TABLE_LEN || table.first() != Some(&SOFTMAX_ONE) {
+        return Err(el.bad("softmax table must have 256 entries, [0] = 2^16"));
+    }
+    let (row_index, k) = (
+        el.checked(el.e.checked_div(len))?,
+        el.checked(el.e.checked_rem(len))?,
+    );
+    let start = el.checked(row_index.checked_mul(len))?;
+    let mut row = Vec::with_capacity(len); // <= DIM_MAX
+    for j in 0..len {
+        row.push(r.at(0, el.checked(start.checked_add(j))?)?);
+    }
+    let max = row.iter().copied().max().unwrap_or(0);
+    let x = *row.get(k).ok_or(el.bad("element outside its row"))?;
+    softmax_value(softmax_exp(table, max, x), softmax_sum(&row, table, max))
+        .ok_or(el.bad("softmax row sums to zero"))
 }

@@ -15,6 +15,25 @@
 //! Invariant: no module except [`quantize`] reads, writes or computes a float (each carries
 //! `#![deny(clippy::float_arithmetic)]`); every output is a pure function of the graph bytes
 //! and the input bytes, identical on every platform and in debug and release.
+//!
+//! Invariant: nothing outside [`quantize`] (off-chain, feature `ptq`) and the test tooling
+//! (`testkit`, [`rng`]) panics, overflows or allocates without a protocol bound, for any input,
+//! validated or not: the crate denies `unwrap`/`expect`/`panic!`/`unreachable!`, slice
+//! indexing and unchecked arithmetic outside tests, and each reviewed exception is an
+//! `#[allow]` on the smallest item, with the reason it cannot fail. The chain reaches this
+//! crate from transaction checking and block execution ([`verify_step`], the commitment
+//! checks), where a panic would stop every validator.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 
 pub mod commit;
 pub mod encode;
@@ -31,8 +50,11 @@ pub mod testkit;
 
 pub use commit::{ExecCommitment, ModelCommitment, ProofError};
 pub use encode::{DecodeError, decode};
-pub use engine::{RunError, Trace, pixels_to_input, run};
-pub use graph::{Channels, ConvGeom, Graph, GraphError, Node, Op, PoolGeom, TensorInfo};
+pub use engine::{ElementError, RunError, Trace, pixels_to_input, run};
+pub use graph::{
+    ChannelRef, Channels, ConvGeom, Graph, GraphError, Node, Op, PoolGeom, TensorInfo,
+    validate_against_inputs, validate_channel, validate_header,
+};
 pub use merkle::Hash;
 pub use requant::{Multiplier, requantize};
-pub use step::{StepError, StepProof, StepVerdict, prove_step, verify_step};
+pub use step::{StepError, StepProof, StepVerdict, prove_step, verify_step, verify_valid_header};

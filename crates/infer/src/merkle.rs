@@ -49,23 +49,23 @@ pub fn inner(left: &Hash, right: &Hash) -> Hash {
 
 /// The tree root over `leaves` (all zeros for no leaves).
 pub fn root(leaves: &[Hash]) -> Hash {
-    if leaves.is_empty() {
-        return [0; 32];
-    }
     let mut level = leaves.to_vec();
     while level.len() > 1 {
-        level = level
-            .chunks(2)
-            .map(|p| {
-                if p.len() == 2 {
-                    inner(&p[0], &p[1])
-                } else {
-                    p[0]
-                }
-            })
-            .collect();
+        level = next_level(&level);
     }
-    level[0]
+    level.first().copied().unwrap_or([0; 32])
+}
+
+/// The level above `level`: pairs hashed left to right, an unpaired last node carried up.
+fn next_level(level: &[Hash]) -> Vec<Hash> {
+    level
+        .chunks(2)
+        .filter_map(|p| match p {
+            [l, r] => Some(inner(l, r)),
+            [one] => Some(*one),
+            _ => None, // chunks(2) yields only 1- or 2-long slices
+        })
+        .collect()
 }
 
 /// Inclusion proof of leaf `index` among `count`.
@@ -80,34 +80,31 @@ pub struct Proof {
 }
 
 impl Proof {
-    /// Proves `leaves[index]`. Panics if `index` is out of range (a prover bug).
-    pub fn new(leaves: &[Hash], index: usize) -> Self {
-        assert!(index < leaves.len(), "leaf {index} of {}", leaves.len());
+    /// Proves `leaves[index]`; `None` if `index` is out of range or the tree is too large for a
+    /// proof's `u32` fields.
+    pub fn new(leaves: &[Hash], index: usize) -> Option<Self> {
+        if index >= leaves.len() {
+            return None;
+        }
+        let (index_u32, count) = (
+            u32::try_from(index).ok()?,
+            u32::try_from(leaves.len()).ok()?,
+        );
         let mut siblings = Vec::new();
         let mut level = leaves.to_vec();
         let mut i = index;
         while level.len() > 1 {
-            let sibling = i ^ 1;
-            if sibling < level.len() {
-                siblings.push(level[sibling]);
+            if let Some(s) = level.get(i ^ 1) {
+                siblings.push(*s);
             }
-            level = level
-                .chunks(2)
-                .map(|p| {
-                    if p.len() == 2 {
-                        inner(&p[0], &p[1])
-                    } else {
-                        p[0]
-                    }
-                })
-                .collect();
+            level = next_level(&level);
             i /= 2;
         }
-        Self {
-            index: index as u32,
-            count: leaves.len() as u32,
+        Some(Self {
+            index: index_u32,
+            count,
             siblings,
-        }
+        })
     }
 
     /// The root `leaf` climbs to, or `None` if the proof's shape is inconsistent.

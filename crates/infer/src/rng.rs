@@ -23,7 +23,7 @@ impl SplitMix {
 
     /// A value in `0..n` (0 when `n` is 0).
     pub fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
+        self.next().checked_rem(n).unwrap_or(0)
     }
 
     /// A pseudo-random int8.
@@ -38,9 +38,10 @@ impl SplitMix {
 
     /// A valid requantization multiplier (m in [2^30, 2^31), shift 36..46).
     pub fn multiplier(&mut self) -> Multiplier {
+        // below(k) < k, so neither sum can wrap: m < 2^31, shift < 46.
         Multiplier {
-            m: (1 << 30) + self.below(1 << 30) as i32,
-            shift: 36 + self.below(10) as u8,
+            m: (1i32 << 30).wrapping_add(self.below(1 << 30) as i32),
+            shift: 36u8.wrapping_add(self.below(10) as u8),
         }
     }
 }

@@ -3,7 +3,7 @@
 use cairn_rpc::infer_api::{
     ClaimView, DisputeEndView, DisputeView, InferenceView, LineageView, ModelView,
 };
-use cairn_state::{Inference, Model, PostedClaim};
+use cairn_state::{DisputeRecord, Inference, Model, ModelStatus, PostedClaim, State};
 use cairn_types::to_hex;
 use commonware_codec::Encode;
 
@@ -26,7 +26,9 @@ fn claim_view(c: &PostedClaim) -> ClaimView {
 pub fn model_view(m: &Model) -> ModelView {
     let r = &m.registration;
     ModelView {
-        id: to_hex(r.graph),
+        id: to_hex(m.id),
+        graph: to_hex(r.graph),
+        graph_bytes: r.graph_bytes,
         owner: to_hex(&m.owner),
         name: r.name.clone(),
         licence: r.licence.clone(),
@@ -43,11 +45,35 @@ pub fn model_view(m: &Model) -> ModelView {
         registered_at: m.registered_at,
         served: m.served,
         refuted: m.refuted,
+        deposit: m.deposit,
+        status: m.status.name().into(),
+        invalid_reason: match &m.status {
+            ModelStatus::Invalid { reason, .. } => Some(reason.clone()),
+            ModelStatus::Active | ModelStatus::Retired { .. } => None,
+        },
         record: to_hex(r.encode()),
     }
 }
 
-pub fn inference_view(i: &Inference) -> InferenceView {
+fn dispute_view(d: &DisputeRecord) -> DisputeView {
+    DisputeView {
+        index: d.index,
+        challenge: claim_view(&d.challenge),
+        k: d.k,
+        moves: u32::try_from(d.moves.len()).unwrap_or(u32::MAX),
+        move_bytes: d.moves.iter().map(|(_, m)| m.len() as u64).sum(),
+        deadline: d.deadline,
+        end: d.end.as_ref().map(|e| DisputeEndView {
+            winner: e.verdict.name().into(),
+            reason: e.reason.clone(),
+            height: e.height,
+            slashed: e.slashed,
+        }),
+        record: to_hex(d.encode()),
+    }
+}
+
+pub fn inference_view(state: &State, i: &Inference) -> InferenceView {
     InferenceView {
         id: i.id,
         client: to_hex(&i.client),
@@ -56,31 +82,13 @@ pub fn inference_view(i: &Inference) -> InferenceView {
         input_root: to_hex(i.input_root),
         payment: i.payment,
         price: i.price,
+        provider: i.provider.as_ref().map(to_hex),
         requested_at: i.requested_at,
         status: i.status.name().into(),
         deadline: i.deadline,
         result: i.result.as_ref().map(claim_view),
-        disputes: i
-            .disputes
-            .iter()
-            .map(|d| DisputeView {
-                challenge: claim_view(&d.challenge),
-                k: d.k,
-                moves: d.moves.len() as u32,
-                move_bytes: d.moves.iter().map(|(_, m)| m.len() as u64).sum(),
-                end: d.end.as_ref().map(|e| DisputeEndView {
-                    winner: if e.provider_won {
-                        "provider"
-                    } else {
-                        "challenger"
-                    }
-                    .into(),
-                    reason: e.reason.clone(),
-                    height: e.height,
-                    slashed: e.slashed,
-                }),
-            })
-            .collect(),
+        window_end: i.window_end,
+        disputes: state.disputes_of(i.id).iter().map(dispute_view).collect(),
         record: to_hex(i.encode()),
     }
 }

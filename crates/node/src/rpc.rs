@@ -257,7 +257,7 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
         Ok(state
             .models()
             .iter()
-            .map(|(_, m)| crate::infer_views::model_view(m))
+            .map(crate::infer_views::model_view)
             .collect())
     }
 
@@ -269,7 +269,7 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
         Ok(state
             .inference(id)
             .as_ref()
-            .map(crate::infer_views::inference_view))
+            .map(|i| crate::infer_views::inference_view(&state, i)))
     }
 
     async fn inferences(
@@ -280,7 +280,7 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
         Ok(state
             .inferences(from, cairn_rpc::INFERENCES_PAGE_MAX)
             .iter()
-            .map(crate::infer_views::inference_view)
+            .map(|i| crate::infer_views::inference_view(&state, i))
             .collect())
     }
 

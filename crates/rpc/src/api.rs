@@ -156,7 +156,10 @@ pub enum ActionView {
         model: String,
     },
     RegisterModel {
-        id: String,
+        /// The graph's blob id (the model's id also depends on the owner:
+        /// `cairn_types::infer::model_id`).
+        graph: String,
+        graph_bytes: u64,
         name: String,
         licence: String,
         price: u64,
@@ -170,6 +173,8 @@ pub enum ActionView {
         model: String,
         input: String,
         payment: u64,
+        /// The only account that may post the result, if the client named one.
+        provider: Option<String>,
     },
     PostResult {
         request: u64,
@@ -187,6 +192,7 @@ pub enum ActionView {
     /// `bytes`: the move's encoded length (its content is cairn-dispute's binary move).
     DisputeMove {
         request: u64,
+        dispute: u32,
         bytes: u64,
     },
     CreateValidator {
@@ -196,6 +202,9 @@ pub enum ActionView {
     },
     Unjail {
         validator: String,
+    },
+    RetireModel {
+        model: String,
     },
 }
 
@@ -219,7 +228,7 @@ impl ActionView {
                 validator: to_hex(validator),
                 amount: *amount,
             },
-            Action::LinkHotKey { hot } => ActionView::LinkHotKey { hot: to_hex(hot) },
+            Action::LinkHotKey { hot, .. } => ActionView::LinkHotKey { hot: to_hex(hot) },
             Action::UnlinkHotKey { hot } => ActionView::UnlinkHotKey { hot: to_hex(hot) },
             Action::SetValidatorMoniker { validator, moniker } => ActionView::SetValidatorMoniker {
                 validator: to_hex(validator),
@@ -277,7 +286,8 @@ impl ActionView {
                 model: to_hex(model),
             },
             Action::RegisterModel { model: m } => ActionView::RegisterModel {
-                id: to_hex(m.graph),
+                graph: to_hex(m.graph),
+                graph_bytes: m.graph_bytes,
                 name: m.name.clone(),
                 licence: m.licence.clone(),
                 price: m.price,
@@ -294,10 +304,12 @@ impl ActionView {
                 model,
                 input,
                 payment,
+                provider,
             } => ActionView::RequestInference {
                 model: to_hex(model),
                 input: to_hex(input),
                 payment: *payment,
+                provider: provider.as_ref().map(to_hex),
             },
             Action::PostResult {
                 request,
@@ -325,8 +337,13 @@ impl ActionView {
                 k: *k,
                 bond: *bond,
             },
-            Action::DisputeMove { request, mv } => ActionView::DisputeMove {
+            Action::DisputeMove {
+                request,
+                dispute,
+                mv,
+            } => ActionView::DisputeMove {
                 request: *request,
+                dispute: *dispute,
                 bytes: mv.len() as u64,
             },
             Action::CreateValidator {
@@ -341,6 +358,9 @@ impl ActionView {
             },
             Action::Unjail { validator } => ActionView::Unjail {
                 validator: to_hex(validator),
+            },
+            Action::RetireModel { model } => ActionView::RetireModel {
+                model: to_hex(model),
             },
         }
     }
@@ -368,6 +388,7 @@ impl ActionView {
             ActionView::DisputeMove { .. } => "dispute_move",
             ActionView::CreateValidator { .. } => "create_validator",
             ActionView::Unjail { .. } => "unjail",
+            ActionView::RetireModel { .. } => "retire_model",
         }
     }
 }

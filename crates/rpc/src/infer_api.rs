@@ -18,8 +18,12 @@ pub struct LineageView {
 /// A registered model.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ModelView {
-    /// BLAKE3 of the graph bytes (also the blob id).
+    /// The model's id: `cairn_types::infer::model_id` of its owner and graph.
     pub id: String,
+    /// BLAKE3 of the graph bytes (the blob id to fetch the graph by).
+    pub graph: String,
+    /// The graph's declared size in bytes.
+    pub graph_bytes: u64,
     pub owner: String,
     pub name: String,
     pub licence: String,
@@ -35,6 +39,12 @@ pub struct ModelView {
     pub registered_at: u64,
     pub served: u64,
     pub refuted: u64,
+    /// Blob deposit held for the graph.
+    pub deposit: u64,
+    /// `active`, `retired` or `invalid`.
+    pub status: String,
+    /// Why the model was found invalid, when it was.
+    pub invalid_reason: Option<String>,
     /// Hex of the registration's canonical encoding (`cairn_types::ModelRegistration`).
     pub record: String,
 }
@@ -53,7 +63,7 @@ pub struct ClaimView {
 /// How a dispute ended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DisputeEndView {
-    /// `provider` or `challenger`.
+    /// `provider`, `challenger`, or `cancelled` (closed without a winner, bond returned).
     pub winner: String,
     pub reason: String,
     pub height: u64,
@@ -61,16 +71,23 @@ pub struct DisputeEndView {
     pub slashed: u64,
 }
 
-/// One dispute over a result.
+/// One dispute over a result (disputes over one result run in parallel).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DisputeView {
+    /// Its index among the request's disputes (what `DisputeMove` names).
+    pub index: u32,
     pub challenge: ClaimView,
     pub k: u8,
     /// Accepted moves so far.
     pub moves: u32,
     /// Bytes of those moves (what the dispute posted on chain).
     pub move_bytes: u64,
+    /// While open: the last height the side to move may move at; else the end height.
+    pub deadline: u64,
     pub end: Option<DisputeEndView>,
+    /// Hex of the dispute's canonical encoding (`cairn_state::DisputeRecord`), to rebuild
+    /// the game with `cairn_state::dispute_game`.
+    pub record: String,
 }
 
 /// A paid inference request.
@@ -84,13 +101,17 @@ pub struct InferenceView {
     pub input_root: String,
     pub payment: u64,
     pub price: u64,
+    /// The only account that may post the result, if the client named one.
+    pub provider: Option<String>,
     pub requested_at: u64,
     /// `requested`, `served`, `disputed`, `settled`, `refuted` or `expired`.
     pub status: String,
-    /// Result deadline (requested), challenge deadline (served), move deadline (disputed),
-    /// or the height the request ended at.
+    /// The next height something is due: result deadline (requested), challenge window end
+    /// (served), earliest move deadline (disputed); or the height the request ended at.
     pub deadline: u64,
     pub result: Option<ClaimView>,
+    /// Last height a challenge is accepted (once a result is posted).
+    pub window_end: u64,
     pub disputes: Vec<DisputeView>,
     /// Hex of the entry's canonical encoding (`cairn_state::Inference`).
     pub record: String,

@@ -1,13 +1,13 @@
 //! Block execution: evidence (slashing), transactions, then end-block (matured unbondings,
 //! task phase deadlines and the epoch boundary). All or nothing: any error rolls the whole block back.
 
-use crate::entry::{Liveness, Receipt, SlashRecord};
+use crate::entry::{Liveness, Receipt};
 use crate::error::BlockError;
 use crate::state::State;
-use cairn_types::{Amount, Evidence, PublicKey, SignedTx, limits};
+use cairn_types::{Evidence, PublicKey, SignedTx, limits};
 
 /// Basis points in one whole.
-const BPS_ONE: u128 = 10_000;
+pub(crate) const BPS_ONE: u128 = 10_000;
 /// Most skipped views one block may charge (a long outage is charged a bounded amount).
 pub const MISSED_SLOTS_PER_BLOCK_MAX: usize = 1_024;
 /// A validator is jailed for inactivity at an epoch's last block when it missed at least this
@@ -15,7 +15,7 @@ pub const MISSED_SLOTS_PER_BLOCK_MAX: usize = 1_024;
 /// would have missed (`epoch_length / (2 · set size)`): down for about half the epoch or more.
 pub const INACTIVITY_MISSED_MIN: u64 = 3;
 
-fn overflow(what: &'static str) -> BlockError {
+pub(crate) fn overflow(what: &'static str) -> BlockError {
     BlockError::Overflow { what }
 }
 
@@ -108,107 +108,6 @@ impl State {
         Ok(receipts)
     }
 
-    /// Burns `floor(total_bond * slash_fraction_bps / 10000)` of the offender's stake (each
-    /// delegation its floored share, the rest from the self-bond, any shortfall from
-    /// delegations in key order), jails it and records the slash.
-    fn slash(&mut self, evidence: &Evidence, height: u64) -> Result<(), BlockError> {
-        let key = (evidence.offender.clone(), evidence.epoch, evidence.view);
-        if self.slashes.contains_key(&key) {
-            let (offender, epoch, view) = key;
-            return Err(BlockError::DuplicateEvidence {
-                offender,
-                epoch,
-                view,
-            });
-        }
-        let Some(mut validator) = self.validators.get(&evidence.offender).cloned() else {
-            return Err(BlockError::UnknownOffender {
-                offender: evidence.offender.clone(),
-            });
-        };
-        let total = validator
-            .self_bond
-            .checked_add(validator.delegated)
-            .ok_or(overflow("total bond"))?;
-        let bps = u128::from(self.params.slash_fraction_bps).min(BPS_ONE);
-        let amount =
-            u64::try_from(u128::from(total) * bps / BPS_ONE).map_err(|_| overflow("slash"))?;
-
-        let delegations: Vec<(PublicKey, Amount)> = self
-            .delegations
-            .iter()
-            .filter(|((v, _), _)| *v == evidence.offender)
-            .map(|((_, owner), d)| (owner.clone(), *d))
-            .collect();
-        let mut takes: Vec<Amount> = Vec::with_capacity(delegations.len());
-        for (_, d) in &delegations {
-            // d <= total, so the share is <= amount and fits in u64.
-            let share = u128::from(*d) * u128::from(amount) / u128::from(total.max(1));
-            takes.push(u64::try_from(share).map_err(|_| overflow("slash share"))?);
-        }
-        let from_delegations: Amount = takes
-            .iter()
-            .try_fold(0u64, |a, t| a.checked_add(*t))
-            .ok_or(overflow("slash"))?;
-        let mut remaining = amount
-            .checked_sub(from_delegations)
-            .ok_or(overflow("slash remainder"))?;
-        // Below, every subtraction is of a `min` of its minuend; checked all the same.
-        let from_self = remaining.min(validator.self_bond);
-        remaining = remaining
-            .checked_sub(from_self)
-            .ok_or(overflow("slash remainder"))?;
-        for ((_, d), take) in delegations.iter().zip(takes.iter_mut()) {
-            let extra = remaining.min(d.checked_sub(*take).ok_or(overflow("slash share"))?);
-            *take = take.checked_add(extra).ok_or(overflow("slash share"))?;
-            remaining = remaining
-                .checked_sub(extra)
-                .ok_or(overflow("slash remainder"))?;
-        }
-        if remaining != 0 {
-            return Err(overflow("slash exceeds bonded stake"));
-        }
-        for ((owner, d), take) in delegations.into_iter().zip(takes) {
-            let left = d.checked_sub(take).ok_or(overflow("delegation"))?;
-            self.put_delegation((evidence.offender.clone(), owner), left);
-        }
-        let taken_delegated = amount.checked_sub(from_self).ok_or(overflow("slash"))?;
-        validator.delegated = validator
-            .delegated
-            .checked_sub(taken_delegated)
-            .ok_or(overflow("delegated"))?;
-        validator.self_bond = validator
-            .self_bond
-            .checked_sub(from_self)
-            .ok_or(overflow("self bond"))?;
-        validator.slashed_total = validator
-            .slashed_total
-            .checked_add(amount)
-            .ok_or(overflow("slashed total"))?;
-        validator.jailed = true;
-        self.put_validator(validator);
-        // Jailed for a fault now, not for inactivity: `Unjail` no longer frees it.
-        if let Some(liveness) = self.liveness.get(&key.0).cloned() {
-            self.put_liveness(
-                key.0.clone(),
-                Liveness {
-                    jailed_at: None,
-                    ..liveness
-                },
-            );
-        }
-        self.burn(amount).ok_or(overflow("supply"))?;
-        self.put_slash(
-            key,
-            SlashRecord {
-                kind: evidence.kind,
-                amount,
-                height,
-            },
-        );
-        Ok(())
-    }
-
     /// Charges one missed slot to each active validator in `missed`.
     fn record_missed_slots(&mut self, missed: &[PublicKey]) {
         for key in missed {
@@ -279,7 +178,7 @@ impl State {
         let matured: Vec<_> = self
             .unbondings
             .iter()
-            .take_while(|((matures_at, _, _), _)| *matures_at <= height)
+            .take_while(|((matures_at, _, _, _), _)| *matures_at <= height)
             .map(|(k, a)| (k.clone(), *a))
             .collect();
         for (key, amount) in matured {

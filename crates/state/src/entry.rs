@@ -108,8 +108,11 @@ pub struct Unbonding {
     pub owner: Address,
     pub validator: PublicKey,
     pub amount: Amount,
-    /// Height at whose end the tokens return to the balance.
+    /// Height at whose end the tokens return to the balance (never before the epoch it
+    /// started in has ended).
     pub matures_at: u64,
+    /// The epoch it started in: evidence of that epoch still slashes it.
+    pub started_epoch: u64,
 }
 
 /// What one applied transaction did.

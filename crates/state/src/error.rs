@@ -84,6 +84,14 @@ pub enum TxError {
     Infer(InferError),
     #[error("arithmetic overflow while computing {what}")]
     Overflow { what: &'static str },
+    #[error(
+        "{what} {key} is not a usable public key (not the canonical encoding of a point of the prime-order subgroup): nobody could sign for it"
+    )]
+    InvalidKey { what: &'static str, key: PublicKey },
+    #[error(
+        "checking or applying this transaction hit an internal fault ({message}); it is refused and nothing changed: please report it"
+    )]
+    Internal { message: String },
 }
 
 /// Why a model-registry or inference-market action is invalid.
@@ -103,6 +111,16 @@ pub enum InferError {
     },
     #[error("model {model} is not registered")]
     UnknownModel { model: String },
+    #[error("model {model} is {status}: it takes no requests and cannot be retired again")]
+    ModelNotActive { model: String, status: &'static str },
+    #[error("model {model} belongs to {owner}: only its owner may retire it")]
+    NotModelOwner { model: String, owner: Address },
+    #[error("request {request} names provider {provider}: only that account may post its result")]
+    NotAssignedProvider { request: u64, provider: Address },
+    #[error("request {request} has no dispute {dispute}")]
+    UnknownDispute { request: u64, dispute: u32 },
+    #[error("dispute {dispute} over request {request} has ended")]
+    DisputeClosed { request: u64, dispute: u32 },
     #[error("{what} has {got} elements but the model's {what} shape {shape:?} has {expected}")]
     ShapeMismatch {
         what: &'static str,
@@ -134,8 +152,6 @@ pub enum InferError {
     BadProof { what: &'static str, reason: String },
     #[error("the provider cannot challenge its own result")]
     SelfChallenge,
-    #[error("request {request}'s result has been challenged {count} times; no more challenges")]
-    TooManyChallenges { request: u64, count: usize },
     #[error("challenge refused: {reason}")]
     InvalidChallenge { reason: String },
     #[error("account {account} is not a party to the dispute over request {request}")]
@@ -251,6 +267,8 @@ pub enum BlockError {
         epoch: u64,
         view: u64,
     },
+    #[error("evidence is for epoch {got}; a block carries evidence of its own epoch {expected} only")]
+    EvidenceEpoch { got: u64, expected: u64 },
     #[error("evidence names {offender}, which is not a validator")]
     UnknownOffender { offender: PublicKey },
     #[error("transaction #{index} is invalid: {error}")]
@@ -261,6 +279,14 @@ pub enum BlockError {
     Inference(TxError),
     #[error("arithmetic overflow while computing {what}")]
     Overflow { what: &'static str },
+    #[error(
+        "{what} {key} is not a usable public key (not the canonical encoding of a point of the prime-order subgroup): nobody could sign for it"
+    )]
+    InvalidKey { what: &'static str, key: PublicKey },
+    #[error(
+        "checking or applying this transaction hit an internal fault ({message}); it is refused and nothing changed: please report it"
+    )]
+    Internal { message: String },
 }
 
 /// Why snapshot bytes were not accepted as a state.

@@ -19,7 +19,8 @@
 //! - Invariant: a rejected transaction or block changes nothing (every write is journaled
 //!   and rolled back on error).
 //! - Invariant: `total_supply == Σ balances + Σ self-bonds + Σ delegations + Σ unbondings +
-//!   Σ task escrow and stakes + Σ inference payments and bonds in escrow`; only fees without a recipient, slashes and task penalties burn
+//!   Σ task escrow, blob deposits and stakes + Σ inference payments and bonds in escrow +
+//!   Σ model blob deposits`; only fees without a recipient, slashes and task penalties burn
 //!   tokens, and nothing mints after genesis (task rewards come from the proposer's escrow).
 //!
 //! # State root
@@ -34,11 +35,13 @@
 // rejection costs far less than the signature check that precedes it.
 #![allow(clippy::result_large_err, clippy::large_enum_variant)]
 
+mod blobs;
 mod block;
 pub use block::{INACTIVITY_MISSED_MIN, MISSED_SLOTS_PER_BLOCK_MAX, epoch_after, next_epoch_after};
 mod entry;
 mod error;
 mod infer;
+mod slash;
 mod snapshot;
 mod state;
 mod task;
@@ -47,8 +50,8 @@ mod tx;
 pub use entry::{Account, Liveness, Receipt, SlashEvent, Unbonding, Validator};
 pub use error::{BlockError, InferError, ProofError, SnapshotError, TaskError, TxError};
 pub use infer::{
-    CHALLENGES_PER_RESULT_MAX, DISPUTE_MOVES_MAX, DisputeEnd, DisputeRecord, Inference,
-    InferenceStatus, Model, PostedClaim, dispute_game,
+    DISPUTE_MOVES_MAX, DisputeEnd, DisputeRecord, DisputeVerdict, Inference, InferenceStatus,
+    Model, ModelStatus, PostedClaim, dispute_game,
 };
 pub use snapshot::{SNAPSHOT_ENTRIES_MAX, SNAPSHOT_VERSION};
 pub use state::{AccountProof, State};

@@ -4,16 +4,17 @@
 
 use crate::entry::{Account, Liveness, Meta, ParamsCodec, SlashRecord, Validator};
 use crate::error::SnapshotError;
-use crate::infer::{Inference, Model};
+use crate::infer::{DisputeRecord, Inference, Model};
 use crate::state::State;
 use crate::task::{RoundRecord, Task};
 use bytes::BytesMut;
+use cairn_types::infer::model_id;
 use cairn_types::{Address, Amount, PublicKey, limits};
 use commonware_codec::{Buf, Copying, RangeCfg, Read, ReadExt, Write};
 use std::collections::BTreeMap;
 
 /// Snapshot format version; bump on any change to the layout below.
-pub const SNAPSHOT_VERSION: u8 = 4;
+pub const SNAPSHOT_VERSION: u8 = 5;
 /// Most entries in any one map of a snapshot (bounds allocation on decode).
 pub const SNAPSHOT_ENTRIES_MAX: usize = 1 << 26;
 
@@ -56,6 +57,7 @@ impl State {
         self.models.write(&mut w);
         self.inferences.write(&mut w);
         self.liveness.write(&mut w);
+        self.disputes.write(&mut w);
         w.to_vec()
     }
 
@@ -74,7 +76,7 @@ impl State {
         let accounts: BTreeMap<Address, Account> = read_map(&mut r)?;
         let validators: BTreeMap<PublicKey, Validator> = read_map(&mut r)?;
         let delegations: BTreeMap<(PublicKey, Address), Amount> = read_map(&mut r)?;
-        let unbondings: BTreeMap<(u64, Address, PublicKey), Amount> = read_map(&mut r)?;
+        let unbondings: BTreeMap<crate::state::UnbondingKey, Amount> = read_map(&mut r)?;
         let hot_keys: BTreeMap<PublicKey, Address> = read_map(&mut r)?;
         let slashes: BTreeMap<(PublicKey, u64, u64), SlashRecord> = read_map(&mut r)?;
         let cfg = (RangeCfg::new(0..=params.validators_max as usize), ((), ()));
@@ -84,6 +86,7 @@ impl State {
         let models: BTreeMap<[u8; 32], Model> = read_map(&mut r)?;
         let inferences: BTreeMap<u64, Inference> = read_map(&mut r)?;
         let liveness: BTreeMap<PublicKey, Liveness> = read_map(&mut r)?;
+        let disputes: BTreeMap<(u64, u32), DisputeRecord> = read_map(&mut r)?;
         let left = bytes::Buf::remaining(&r);
         if left > 0 {
             return Err(commonware_codec::Error::ExtraData(left).into());
@@ -93,9 +96,12 @@ impl State {
         if tasks.iter().any(|(id, t)| *id != t.id) {
             return Err(inconsistent("a task entry holds another task's id"));
         }
-        if models.iter().any(|(id, m)| *id != m.registration.graph) {
+        if models
+            .iter()
+            .any(|(id, m)| *id != m.id || m.id != model_id(&m.owner, &m.registration.graph))
+        {
             return Err(inconsistent(
-                "a model entry holds another model's graph hash",
+                "a model entry's key is not the id of its owner and graph",
             ));
         }
         if liveness.values().any(Liveness::is_default) {
@@ -109,6 +115,7 @@ impl State {
                 "an inference entry holds another request's id",
             ));
         }
+        check_disputes(&inferences, &disputes)?;
         let held = tasks
             .values()
             .try_fold(0u64, |acc, t| t.held().and_then(|h| acc.checked_add(h)))
@@ -117,7 +124,12 @@ impl State {
                     .values()
                     .try_fold(tasks, |acc, i| i.held().and_then(|h| acc.checked_add(h)))
             })
-            .ok_or_else(|| inconsistent("task and inference funds overflow u64"))?;
+            .and_then(|held| {
+                models
+                    .values()
+                    .try_fold(held, |acc, m| acc.checked_add(m.deposit))
+            })
+            .ok_or_else(|| inconsistent("task, inference and model funds overflow u64"))?;
         check_stake(
             &meta,
             &accounts,
@@ -159,17 +171,53 @@ impl State {
         round_records
             .into_iter()
             .for_each(|(k, v)| state.put_round_record(k, v));
-        models.into_iter().for_each(|(k, v)| state.put_model(k, v));
+        models.into_values().for_each(|m| state.put_model(m));
         inferences
             .into_values()
             .for_each(|i| state.put_inference(i));
         liveness
             .into_iter()
             .for_each(|(k, v)| state.put_liveness(k, v));
+        disputes.into_values().for_each(|d| state.put_dispute(d));
         state.set_active_set(active_set);
         state.journal_clear();
         Ok(state)
     }
+}
+
+/// Every dispute belongs to a request that counts it: its index is below the request's count
+/// of disputes opened, and each request's open disputes and their bonds match its counters.
+fn check_disputes(
+    inferences: &BTreeMap<u64, Inference>,
+    disputes: &BTreeMap<(u64, u32), DisputeRecord>,
+) -> Result<(), SnapshotError> {
+    let mut open: BTreeMap<u64, (u32, Amount)> = BTreeMap::new();
+    for ((request, index), d) in disputes {
+        if d.request != *request || d.index != *index {
+            return Err(inconsistent("a dispute entry holds another dispute's key"));
+        }
+        let Some(i) = inferences.get(request) else {
+            return Err(inconsistent("a dispute names no request"));
+        };
+        if *index >= i.disputes {
+            return Err(inconsistent("a dispute index is past its request's count"));
+        }
+        if d.is_open() {
+            let entry = open.entry(*request).or_insert((0, 0));
+            entry.0 = entry.0.saturating_add(1);
+            entry.1 = entry.1.saturating_add(d.challenge.bond);
+        }
+    }
+    for (id, i) in inferences {
+        let (count, bonds) = open.get(id).copied().unwrap_or((0, 0));
+        if count != i.open_disputes || bonds != i.challenge_bonds {
+            return Err(inconsistent(format!(
+                "request {id} counts {} open disputes holding {}, its records {count} holding {bonds}",
+                i.open_disputes, i.challenge_bonds
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn check_params(meta: &Meta, params: &cairn_types::Params) -> Result<(), SnapshotError> {
@@ -203,7 +251,7 @@ fn check_stake(
     accounts: &BTreeMap<Address, Account>,
     validators: &BTreeMap<PublicKey, Validator>,
     delegations: &BTreeMap<(PublicKey, Address), Amount>,
-    unbondings: &BTreeMap<(u64, Address, PublicKey), Amount>,
+    unbondings: &BTreeMap<crate::state::UnbondingKey, Amount>,
     task_funds: Amount,
 ) -> Result<(), SnapshotError> {
     let overflow = || inconsistent("amounts overflow u64");

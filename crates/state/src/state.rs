@@ -8,7 +8,7 @@ use crate::entry::{
     Account, Liveness, Meta, ParamsCodec, SlashEvent, SlashRecord, Unbonding, Validator,
 };
 use crate::error::ProofError;
-use crate::infer::{Inference, Model};
+use crate::infer::{DisputeRecord, Inference, Model};
 use crate::task::{RoundRecord, Task};
 use cairn_types::{Address, Amount, Digest, Genesis, GenesisError, Params, PublicKey};
 use commonware_codec::Encode;
@@ -36,16 +36,20 @@ pub(crate) mod tag {
     pub const MODEL: u8 = 11;
     pub const INFERENCE: u8 = 12;
     pub const LIVENESS: u8 = 13;
+    pub const DISPUTE: u8 = 14;
 }
 
 /// (validator, owner): keyed by validator first so a slash walks one range.
 pub(crate) type DelegationKey = (PublicKey, Address);
-/// (matures_at, owner, validator): keyed by maturity first so end-block walks one range.
-pub(crate) type UnbondingKey = (u64, Address, PublicKey);
+/// (matures_at, owner, validator, epoch the unbonding started in): keyed by maturity first so
+/// end-block walks one range; the start epoch says which evidence may still slash it.
+pub(crate) type UnbondingKey = (u64, Address, PublicKey, u64);
 /// (offender, epoch, view): at most one slash each.
 pub(crate) type SlashKey = (PublicKey, u64, u64);
 /// (task, round).
 pub(crate) type RoundKey = (u64, u32);
+/// (request, dispute index).
+pub(crate) type DisputeKey = (u64, u32);
 
 /// The digest of one state entry: `sha256(namespace || tag || key || value)`.
 pub(crate) fn leaf_digest(tag: u8, key: &[u8], value: &[u8]) -> Digest {
@@ -74,6 +78,7 @@ pub(crate) enum Undo {
     RoundRecord(RoundKey, Option<RoundRecord>),
     Model([u8; 32], Option<Model>),
     Inference(u64, Option<Inference>),
+    Dispute(DisputeKey, Option<DisputeRecord>),
     Liveness(PublicKey, Option<Liveness>),
 }
 
@@ -95,10 +100,12 @@ pub struct State {
     pub(crate) tasks: BTreeMap<u64, Task>,
     /// Scored rounds (lineage and checkpoints) by (task, round).
     pub(crate) round_records: BTreeMap<RoundKey, RoundRecord>,
-    /// Registered models by graph hash.
+    /// Registered models by id.
     pub(crate) models: BTreeMap<[u8; 32], Model>,
     /// Inference requests by id.
     pub(crate) inferences: BTreeMap<u64, Inference>,
+    /// Disputes over inference results by (request, index).
+    pub(crate) disputes: BTreeMap<DisputeKey, DisputeRecord>,
     /// (deadline, id) of every live request: what end-block must look at, without a scan of
     /// every request ever made. Derived from `inferences` (not committed to by the root) and
     /// kept in step by every write and rollback.
@@ -212,6 +219,7 @@ impl State {
             tasks: BTreeMap::new(),
             models: BTreeMap::new(),
             inferences: BTreeMap::new(),
+            disputes: BTreeMap::new(),
             inference_deadlines: std::collections::BTreeSet::new(),
             liveness: BTreeMap::new(),
             round_records: BTreeMap::new(),
@@ -319,7 +327,8 @@ impl State {
         self.journal.push(Undo::Task(id, prev));
     }
 
-    pub(crate) fn put_model(&mut self, id: [u8; 32], model: Model) {
+    pub(crate) fn put_model(&mut self, model: Model) {
+        let id = model.id;
         let prev = store(
             &mut self.models,
             &mut self.leaves,
@@ -342,6 +351,18 @@ impl State {
         );
         index_deadline(&mut self.inference_deadlines, id, prev.as_ref(), deadline);
         self.journal.push(Undo::Inference(id, prev));
+    }
+
+    pub(crate) fn put_dispute(&mut self, dispute: DisputeRecord) {
+        let key = (dispute.request, dispute.index);
+        let prev = store(
+            &mut self.disputes,
+            &mut self.leaves,
+            tag::DISPUTE,
+            key,
+            Some(dispute),
+        );
+        self.journal.push(Undo::Dispute(key, prev));
     }
 
     pub(crate) fn put_round_record(&mut self, key: RoundKey, record: RoundRecord) {
@@ -425,6 +446,9 @@ impl State {
                 }
                 Undo::Liveness(k, v) => {
                     let _ = store(&mut self.liveness, leaves, tag::LIVENESS, k, v);
+                }
+                Undo::Dispute(k, v) => {
+                    let _ = store(&mut self.disputes, leaves, tag::DISPUTE, k, v);
                 }
                 Undo::Inference(k, v) => {
                     let deadline = v
@@ -523,12 +547,13 @@ impl State {
     pub fn unbondings_of(&self, owner: &Address) -> Vec<Unbonding> {
         self.unbondings
             .iter()
-            .filter(|((_, o, _), _)| o == owner)
-            .map(|((matures_at, o, v), amount)| Unbonding {
+            .filter(|((_, o, _, _), _)| o == owner)
+            .map(|((matures_at, o, v, epoch), amount)| Unbonding {
                 owner: o.clone(),
                 validator: v.clone(),
                 amount: *amount,
                 matures_at: *matures_at,
+                started_epoch: *epoch,
             })
             .collect()
     }
@@ -739,6 +764,7 @@ mod tests {
         add(&mut out, tag::MODEL, &s.models);
         add(&mut out, tag::INFERENCE, &s.inferences);
         add(&mut out, tag::LIVENESS, &s.liveness);
+        add(&mut out, tag::DISPUTE, &s.disputes);
         out
     }
 
@@ -766,7 +792,7 @@ mod tests {
         v.jailed = true;
         s.put_validator(v);
         s.put_delegation((pk(101), pk(1)), 7);
-        s.put_unbonding((9, pk(1), pk(101)), 3);
+        s.put_unbonding((9, pk(1), pk(101), 0), 3);
         s.put_hot_key(pk(3), Some(pk(1)));
         s.put_slash(
             (pk(101), 0, 1),

@@ -127,6 +127,9 @@ pub struct Task {
     pub proposed_at: u64,
     /// Reward pool not yet paid out.
     pub escrow: Amount,
+    /// The blob deposit ([TaskSpec::blob_deposit]) held while the task runs; returned to the
+    /// proposer when it ends.
+    pub deposit: Amount,
     /// Review votes by validator consensus key.
     pub votes: BTreeMap<PublicKey, bool>,
     pub trainers: BTreeMap<Address, Member>,
@@ -168,12 +171,20 @@ impl Task {
         }
     }
 
-    /// Tokens the task holds: escrow plus every member's stake.
+    /// Tokens the task holds: escrow, blob deposit and every member's stake.
     pub fn held(&self) -> Option<Amount> {
         self.trainers
             .values()
             .chain(self.validators.values())
-            .try_fold(self.escrow, |acc, m| acc.checked_add(m.stake))
+            .try_fold(self.escrow.checked_add(self.deposit)?, |acc, m| {
+                acc.checked_add(m.stake)
+            })
+    }
+
+    /// Whether the blobs it names are pinned: a task that was rejected never ran, so nothing
+    /// of it is kept (its lineage is empty).
+    pub fn pins_blobs(&self) -> bool {
+        self.status != TaskStatus::Rejected
     }
 }
 
@@ -396,6 +407,7 @@ impl Write for Task {
         self.status.write(w);
         self.proposed_at.write(w);
         self.escrow.write(w);
+        self.deposit.write(w);
         self.votes.write(w);
         self.trainers.write(w);
         self.validators.write(w);
@@ -411,7 +423,7 @@ impl EncodeSize for Task {
             + PublicKey::SIZE
             + self.spec.encode_size()
             + self.status.encode_size()
-            + 2 * u64::SIZE
+            + 3 * u64::SIZE
             + self.votes.encode_size()
             + self.trainers.encode_size()
             + self.validators.encode_size()
@@ -431,6 +443,7 @@ impl Read for Task {
             status: TaskStatus::read(r)?,
             proposed_at: u64::read(r)?,
             escrow: u64::read(r)?,
+            deposit: u64::read(r)?,
             votes: BTreeMap::read_cfg(r, &map_cfg(crate::snapshot::SNAPSHOT_ENTRIES_MAX))?,
             trainers: BTreeMap::read_cfg(r, &map_cfg(TASK_TRAINERS_MAX))?,
             validators: BTreeMap::read_cfg(r, &map_cfg(TASK_VALIDATORS_MAX))?,
@@ -564,28 +577,6 @@ impl State {
             .range((task, 0)..=(task, u32::MAX))
             .map(|((_, r), rec)| (*r, rec.clone()))
             .collect()
-    }
-
-    /// Every blob the ledger references: initial models, round inputs, attested aggregates,
-    /// submitted updates and registered model graphs (what blob pruning must keep).
-    pub fn referenced_blobs(&self) -> Vec<BlobHash> {
-        let mut out = std::collections::BTreeSet::new();
-        for t in self.tasks.values() {
-            out.insert(t.spec.initial_model);
-            out.insert(t.global_model);
-            if let Some(round) = &t.round {
-                out.insert(round.global_model);
-                out.extend(round.submissions.iter().map(|s| s.update));
-            }
-        }
-        for rec in self.round_records.values() {
-            out.insert(rec.global_in);
-            out.extend(rec.checkpoint);
-            out.extend(rec.outcomes.iter().filter(|o| o.accepted).map(|o| o.update));
-        }
-        // Registered models' graphs: providers and challengers fetch them from any node.
-        out.extend(self.models.keys().copied());
-        out.into_iter().collect()
     }
 
     /// The id the next proposed task gets.
@@ -838,7 +829,9 @@ impl State {
         let overflow = |what| TxError::Overflow { what };
         match action {
             Action::ProposeTask { spec } => {
+                let deposit = spec.blob_deposit().ok_or(overflow("blob deposit"))?;
                 self.debit(acting, spec.reward_pool)?;
+                self.debit(acting, deposit)?;
                 let id = self.next_task_id();
                 let deadline = height
                     .checked_add(u64::from(spec.review_blocks))
@@ -850,6 +843,7 @@ impl State {
                     status: TaskStatus::Review { deadline },
                     proposed_at: height,
                     escrow: spec.reward_pool,
+                    deposit,
                     votes: BTreeMap::new(),
                     trainers: BTreeMap::new(),
                     validators: BTreeMap::new(),
@@ -989,6 +983,7 @@ impl State {
             m.stake = 0;
         }
         t.escrow = 0;
+        t.deposit = 0;
         t.status = TaskStatus::Rejected;
         t.round = None;
         self.put_task(t);
@@ -1074,11 +1069,16 @@ impl State {
         for (who, stake) in members {
             self.credit(&who, stake)?;
         }
-        self.credit(&t.proposer.clone(), t.escrow)?;
+        let returned = t
+            .escrow
+            .checked_add(t.deposit)
+            .ok_or(TxError::Overflow { what: "escrow" })?;
+        self.credit(&t.proposer.clone(), returned)?;
         for m in t.trainers.values_mut().chain(t.validators.values_mut()) {
             m.stake = 0;
         }
         t.escrow = 0;
+        t.deposit = 0;
         t.status = TaskStatus::Completed;
         self.put_task(t);
         Ok(())

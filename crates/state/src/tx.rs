@@ -29,8 +29,8 @@ impl State {
     /// Every validity check of `tx` against the current state, without changing it (mempool
     /// admission). Checks run in the order of [TxError]'s variants.
     pub fn check_tx(&self, tx: &SignedTx) -> Result<(), TxError> {
-        self.validate(tx, self.meta.height.saturating_add(1))
-            .map(|_| ())
+        let height = self.meta.height.saturating_add(1);
+        contain_panic(|| self.validate(tx, height)).map(|_| ())
     }
 
     /// Checks `tx`, then applies it: the signer's nonce advances, the fee goes to the
@@ -43,12 +43,19 @@ impl State {
         height: u64,
         index: u32,
     ) -> Result<Receipt, TxError> {
-        let checked = self.validate(tx, height)?;
         let mark = self.journal_mark();
-        if let Err(error) = self.execute(tx, &checked, proposer, height) {
-            self.rollback_to(mark);
-            return Err(error);
-        }
+        let outcome = contain_panic(|| {
+            let checked = self.validate(tx, height)?;
+            self.execute(tx, &checked, proposer, height)?;
+            Ok(checked)
+        });
+        let checked = match outcome {
+            Ok(checked) => checked,
+            Err(error) => {
+                self.rollback_to(mark);
+                return Err(error);
+            }
+        };
         if !self.in_block {
             self.journal_clear();
         }
@@ -110,7 +117,7 @@ impl State {
             });
         }
         let acting = match self.hot_keys.get(&tx.signer) {
-            Some(cold) if !tx.action.allowed_for_hot_key() => {
+            Some(cold) if !tx.action.allowed_for_hot_key(&tx.signer) => {
                 return Err(TxError::HotKeyNotAllowed {
                     action: tx.action.name(),
                     cold: cold.clone(),
@@ -119,18 +126,9 @@ impl State {
             Some(cold) => cold.clone(),
             None => tx.signer.clone(),
         };
-        let spent = match &tx.action {
-            Action::Transfer { amount, .. } | Action::Bond { amount, .. } => *amount,
-            Action::ProposeTask { spec } => spec.reward_pool,
-            Action::JoinTask { stake, .. } => *stake,
-            Action::RequestInference { payment, .. } => *payment,
-            Action::PostResult { bond, .. } | Action::Challenge { bond, .. } => *bond,
-            Action::CreateValidator { self_bond, .. } => *self_bond,
-            _ => 0,
-        };
         let needed = tx
             .fee
-            .checked_add(spent)
+            .checked_add(spent(&tx.action)?)
             .ok_or(overflow("fee plus amount"))?;
         if account.balance < needed {
             return Err(TxError::InsufficientBalance {
@@ -152,9 +150,13 @@ impl State {
         height: u64,
     ) -> Result<(), TxError> {
         match action {
-            Action::Transfer { amount, .. } => {
+            Action::Transfer { to, amount } => {
                 if *amount == 0 {
                     return Err(TxError::ZeroAmount);
+                }
+                // Existing accounts were checked when they were created.
+                if !self.accounts.contains_key(to) {
+                    require_valid_key("recipient", to)?;
                 }
             }
             Action::Bond { validator, amount } => {
@@ -185,7 +187,7 @@ impl State {
                     });
                 }
             }
-            Action::LinkHotKey { hot } => self.validate_link(signer, hot)?,
+            Action::LinkHotKey { hot, proof } => self.validate_link(signer, hot, proof)?,
             Action::Unjail { validator } => {
                 let v = self.operated_validator(validator, acting)?;
                 let jailed_at = self
@@ -232,6 +234,7 @@ impl State {
                         min: self.params.validator_bond_min,
                     });
                 }
+                require_valid_key("consensus key", consensus_key)?;
                 if !cairn_types::verify_validator_pop(consensus_key, acting, proof_of_possession) {
                     return Err(TxError::BadProofOfPossession);
                 }
@@ -249,9 +252,12 @@ impl State {
             | Action::RequestInference { .. }
             | Action::PostResult { .. }
             | Action::Challenge { .. }
-            | Action::DisputeMove { .. } => {}
+            | Action::DisputeMove { .. }
+            | Action::RetireModel { .. } => {}
             Action::UnlinkHotKey { hot } => {
-                if self.hot_keys.get(hot) != Some(signer) {
+                // Signed by the cold account, or by the hot key itself (then `acting` is its
+                // cold account too).
+                if self.hot_keys.get(hot) != Some(acting) {
                     let reason = "it is not linked to the signing account";
                     return Err(TxError::HotKeyInvalid {
                         hot: hot.clone(),
@@ -263,9 +269,16 @@ impl State {
         Ok(())
     }
 
-    /// A hot key must be a fresh key: not the signer, not linked anywhere, and not an account
-    /// that holds funds, stake or hot keys of its own (it would be ambiguous whom it acts for).
-    fn validate_link(&self, signer: &PublicKey, hot: &PublicKey) -> Result<(), TxError> {
+    /// A hot key must consent to the link (`proof`: its signature over the chain id and the
+    /// cold account) and be a fresh key: not the signer, not linked anywhere, and not an
+    /// account that holds funds, stake or hot keys of its own (it would be ambiguous whom it
+    /// acts for).
+    fn validate_link(
+        &self,
+        signer: &PublicKey,
+        hot: &PublicKey,
+        proof: &cairn_types::Signature,
+    ) -> Result<(), TxError> {
         let invalid = |reason| {
             Err(TxError::HotKeyInvalid {
                 hot: hot.clone(),
@@ -275,6 +288,12 @@ impl State {
         if hot == signer {
             return invalid("an account cannot be its own hot key");
         }
+        require_valid_key("hot key", hot)?;
+        if !cairn_types::verify_hot_key_link(hot, &self.meta.chain_id, signer, proof) {
+            return invalid(
+                "its consent does not verify: the hot key must sign the link to this account (cairn tx link-hot-key --hot-key-file)",
+            );
+        }
         if self.hot_keys.contains_key(hot) {
             return invalid("it is already linked to an account");
         }
@@ -283,7 +302,7 @@ impl State {
         }
         let holds_stake = self.validators.values().any(|v| v.operator == *hot)
             || self.delegations.keys().any(|(_, owner)| owner == hot)
-            || self.unbondings.keys().any(|(_, owner, _)| owner == hot);
+            || self.unbondings.keys().any(|(_, owner, _, _)| owner == hot);
         if holds_stake {
             return invalid("it is an account holding stake; use a fresh key");
         }
@@ -372,17 +391,27 @@ impl State {
             }
             Action::Unbond { validator, amount } => {
                 self.remove_bond(acting, validator, *amount)?;
+                // The stake counted in this epoch's set: it stays slashable (and so in the
+                // queue) at least until the epoch ends, as evidence lands in its own epoch.
+                let epoch = self.meta.epoch;
+                let epoch_end = epoch
+                    .checked_add(1)
+                    .and_then(|e| e.checked_mul(self.params.epoch_length_blocks))
+                    .ok_or(overflow("epoch end"))?;
                 let matures_at = height
                     .checked_add(self.params.unbonding_period_blocks)
-                    .ok_or(overflow("unbonding maturity"))?;
-                let key = (matures_at, acting.clone(), validator.clone());
+                    .ok_or(overflow("unbonding maturity"))?
+                    .max(epoch_end);
+                let key = (matures_at, acting.clone(), validator.clone(), epoch);
                 let pending = self.unbondings.get(&key).copied().unwrap_or(0);
                 let total = pending
                     .checked_add(*amount)
                     .ok_or(overflow("unbonding amount"))?;
                 self.put_unbonding(key, total);
             }
-            Action::LinkHotKey { hot } => self.put_hot_key(hot.clone(), Some(acting.clone())),
+            Action::LinkHotKey { hot, .. } => {
+                self.put_hot_key(hot.clone(), Some(acting.clone()))
+            }
             Action::UnlinkHotKey { hot } => self.put_hot_key(hot.clone(), None),
             Action::SetValidatorMoniker { validator, moniker } => {
                 let mut v = self.known_validator(validator)?.clone();
@@ -432,7 +461,8 @@ impl State {
             | Action::RequestInference { .. }
             | Action::PostResult { .. }
             | Action::Challenge { .. }
-            | Action::DisputeMove { .. } => {
+            | Action::DisputeMove { .. }
+            | Action::RetireModel { .. } => {
                 self.execute_infer_action(acting, &tx.action, height)?
             }
         }
@@ -516,5 +546,66 @@ impl State {
         }
         self.put_validator(v);
         Ok(())
+    }
+}
+
+/// What `action` takes from the acting account's balance besides the fee (stake, escrow,
+/// deposits, bonds); the balance check before validation compares it with the balance.
+fn spent(action: &Action) -> Result<Amount, TxError> {
+    Ok(match action {
+        Action::Transfer { amount, .. } | Action::Bond { amount, .. } => *amount,
+        Action::ProposeTask { spec } => {
+            let deposit = spec.blob_deposit().ok_or(overflow("blob deposit"))?;
+            spec.reward_pool
+                .checked_add(deposit)
+                .ok_or(overflow("reward pool plus deposit"))?
+        }
+        Action::JoinTask { stake, .. } => *stake,
+        Action::RegisterModel { model } => crate::infer::model_deposit(model)?,
+        Action::RequestInference { payment, .. } => *payment,
+        Action::PostResult { bond, .. } | Action::Challenge { bond, .. } => *bond,
+        Action::CreateValidator { self_bond, .. } => *self_bond,
+        Action::Unbond { .. }
+        | Action::LinkHotKey { .. }
+        | Action::UnlinkHotKey { .. }
+        | Action::SetValidatorMoniker { .. }
+        | Action::VoteTask { .. }
+        | Action::SubmitUpdate { .. }
+        | Action::CommitScores { .. }
+        | Action::RevealScores { .. }
+        | Action::AttestCheckpoint { .. }
+        | Action::DisputeMove { .. }
+        | Action::Unjail { .. }
+        | Action::RetireModel { .. } => 0,
+    })
+}
+
+/// Refuses a key nobody can sign for (see [cairn_types::is_valid_public_key]).
+fn require_valid_key(what: &'static str, key: &PublicKey) -> Result<(), TxError> {
+    if cairn_types::is_valid_public_key(key) {
+        Ok(())
+    } else {
+        Err(TxError::InvalidKey {
+            what,
+            key: key.clone(),
+        })
+    }
+}
+
+/// Runs `check`, turning a panic into [TxError::Internal]: a backstop, never how a known case
+/// is handled. A panic is a bug, but one hostile transaction must not stop every node that
+/// sees it; the same bytes panic the same way on every node, so the refusal is deterministic.
+/// The panic hook has already printed the message and location to stderr.
+fn contain_panic<T>(check: impl FnOnce() -> Result<T, TxError>) -> Result<T, TxError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(check)) {
+        Ok(outcome) => outcome,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            Err(TxError::Internal { message })
+        }
     }
 }

@@ -142,7 +142,7 @@ impl Genesis {
             .enumerate()
             .map(|(index, a)| {
                 let address =
-                    parse_public_key(&a.address).map_err(|reason| GenesisError::Entry {
+                    parse_usable_key(&a.address).map_err(|reason| GenesisError::Entry {
                         what: "account",
                         index,
                         reason,
@@ -164,8 +164,8 @@ impl Genesis {
                     reason,
                 };
                 Ok(ValidatorEntry {
-                    consensus_key: parse_public_key(&v.consensus_key).map_err(entry)?,
-                    operator: parse_public_key(&v.operator).map_err(entry)?,
+                    consensus_key: parse_usable_key(&v.consensus_key).map_err(entry)?,
+                    operator: parse_usable_key(&v.operator).map_err(entry)?,
                     stake: v.stake,
                     moniker: v.moniker.clone(),
                 })
@@ -261,4 +261,15 @@ impl Genesis {
         }
         Ok(())
     }
+}
+
+/// A hex public key that someone can sign for ([crate::is_valid_public_key]).
+fn parse_usable_key(text: &str) -> Result<Address, String> {
+    let key = parse_public_key(text)?;
+    if !crate::is_valid_public_key(&key) {
+        return Err(format!(
+            "'{text}' is not a usable public key (small-order, mixed-order or non-canonical point)"
+        ));
+    }
+    Ok(key)
 }

@@ -43,6 +43,32 @@ pub const MOVE_BLOCKS_MAX: u64 = 30;
 pub const DISPUTE_BUDGET_BLOCKS: u64 = 300;
 /// Least bond a provider posts with a result and a challenger with a challenge.
 pub const BOND_MIN: Amount = 1_000;
+/// A bond must also be at least this many basis points of the request's payment, so what a
+/// liar risks grows with what it is paid (10 000: the whole payment).
+pub const BOND_PAYMENT_BPS: u64 = 10_000;
+/// Largest graph a model registration may declare (the blob limit every node enforces).
+pub const GRAPH_BYTES_MAX: u64 = crate::limits::BLOB_SIZE_MAX_BYTES;
+
+/// Domain of [model_id].
+const MODEL_ID_NAMESPACE: &[u8] = b"_CAIRN_MODEL_ID";
+
+/// The id a registration of `graph` by `owner` gets: registrations are bound to their
+/// registrant, so anyone may register the same graph under their own id (and price), and
+/// nobody can take another's by sending it first.
+pub fn model_id(owner: &crate::Address, graph: &BlobHash) -> BlobHash {
+    use commonware_codec::Encode;
+    let digest = crate::sha256(&[MODEL_ID_NAMESPACE, &owner.encode(), graph]);
+    let mut id = [0u8; 32];
+    id.copy_from_slice(digest.as_ref());
+    id
+}
+
+/// The least bond a result or a challenge on a request paying `payment` must post:
+/// `max(BOND_MIN, payment · BOND_PAYMENT_BPS / 10 000)`.
+pub fn bond_min(payment: Amount) -> Amount {
+    let scaled = u128::from(payment) * u128::from(BOND_PAYMENT_BPS) / 10_000;
+    BOND_MIN.max(u64::try_from(scaled).unwrap_or(u64::MAX))
+}
 
 /// Where a model came from: the training task and round whose checkpoint it quantizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,8 +80,12 @@ pub struct Lineage {
 /// What a model owner registers.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ModelRegistration {
-    /// BLAKE3 of the canonical graph bytes (the blob id; also the model's id on chain).
+    /// BLAKE3 of the canonical graph bytes (the blob id). The model's id on chain is
+    /// [model_id] of the owner and this hash.
     pub graph: BlobHash,
+    /// Size of the graph blob in bytes: nodes store no larger blob under `graph`, and the
+    /// owner escrows [crate::limits::blob_deposit] of it while the model is registered.
+    pub graph_bytes: u64,
     /// cairn-infer model root over the graph's node headers and weights.
     pub model_root: [u8; 32],
     /// Nodes in the graph (node 0 is the input).
@@ -137,6 +167,15 @@ impl ModelRegistration {
         if self.licence.is_empty() || self.licence.len() > LICENCE_MAX_BYTES {
             return Err(("licence", format!("must be 1..={LICENCE_MAX_BYTES} bytes")));
         }
+        if self.graph_bytes == 0 || self.graph_bytes > GRAPH_BYTES_MAX {
+            return Err((
+                "graph_bytes",
+                format!(
+                    "must be 1..={GRAPH_BYTES_MAX}, got {}",
+                    self.graph_bytes
+                ),
+            ));
+        }
         if self.graph == [0; 32] || self.model_root == [0; 32] {
             return Err(("graph", "graph hash and model root must not be zero".into()));
         }
@@ -155,6 +194,7 @@ fn read_shape(r: &mut impl Buf) -> Result<Vec<u32>, CodecError> {
 impl Write for ModelRegistration {
     fn write(&self, w: &mut impl BufMut) {
         self.graph.write(w);
+        self.graph_bytes.write(w);
         self.model_root.write(w);
         self.node_count.write(w);
         write_shape(&self.input_shape, w);
@@ -175,7 +215,8 @@ impl Write for ModelRegistration {
 
 impl EncodeSize for ModelRegistration {
     fn encode_size(&self) -> usize {
-        32 + 32
+        32 + 8
+            + 32
             + 4
             + self.input_shape.to_vec().encode_size()
             + self.output_shape.to_vec().encode_size()
@@ -192,6 +233,7 @@ impl Read for ModelRegistration {
     fn read_cfg(r: &mut impl Buf, _: &()) -> Result<Self, CodecError> {
         Ok(ModelRegistration {
             graph: <[u8; 32]>::read(r)?,
+            graph_bytes: u64::read(r)?,
             model_root: <[u8; 32]>::read(r)?,
             node_count: u32::read(r)?,
             input_shape: read_shape(r)?,

@@ -55,6 +55,55 @@ pub fn verify_validator_pop(consensus: &PublicKey, operator: &Address, pop: &Sig
     )
 }
 
+/// Domain separator of a hot key's consent to be linked to a cold account.
+pub const HOT_KEY_LINK_NAMESPACE: &[u8] = b"_CAIRN_HOT_KEY_LINK";
+
+/// What a hot key signs (under [HOT_KEY_LINK_NAMESPACE]) to consent to act for `cold` on
+/// chain `chain_id`: the chain id is inside, so a consent is valid on one chain only.
+pub fn hot_key_link_message(chain_id: &str, cold: &Address) -> Vec<u8> {
+    use commonware_codec::Encode;
+    let mut message = chain_id.as_bytes().to_vec();
+    message.push(0);
+    message.extend_from_slice(&cold.encode());
+    message
+}
+
+/// Signs `hot`'s consent to be linked to `cold` on `chain_id`.
+pub fn sign_hot_key_link(hot: &PrivateKey, chain_id: &str, cold: &Address) -> Signature {
+    use commonware_cryptography::Signer;
+    hot.sign(HOT_KEY_LINK_NAMESPACE, &hot_key_link_message(chain_id, cold))
+}
+
+/// Whether `proof` is `hot`'s consent to be linked to `cold` on `chain_id`.
+pub fn verify_hot_key_link(
+    hot: &PublicKey,
+    chain_id: &str,
+    cold: &Address,
+    proof: &Signature,
+) -> bool {
+    use commonware_cryptography::Verifier;
+    hot.verify(
+        HOT_KEY_LINK_NAMESPACE,
+        &hot_key_link_message(chain_id, cold),
+        proof,
+    )
+}
+
+/// Whether `key` is a public key someone can hold: the canonical encoding of a point of the
+/// prime-order subgroup. Decoding accepts any point (ZIP-215), including small-order ones
+/// for which anyone can forge a signature, and non-canonical encodings; an account, hot key
+/// or consensus key must be none of those, or tokens sent to it are anyone's or no one's.
+pub fn is_valid_public_key(key: &PublicKey) -> bool {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    let Ok(bytes) = <[u8; 32]>::try_from(key.as_ref()) else {
+        return false;
+    };
+    let Some(point) = CompressedEdwardsY(bytes).decompress() else {
+        return false;
+    };
+    point.compress().to_bytes() == bytes && !point.is_small_order() && point.is_torsion_free()
+}
+
 /// Hashes the given parts with SHA-256 (the chain's digest function).
 pub fn sha256(parts: &[&[u8]]) -> Digest {
     use commonware_cryptography::{Hasher, Sha256};

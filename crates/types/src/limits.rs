@@ -18,3 +18,13 @@ pub const BLOCK_SIZE_MAX_BYTES: usize = 4 * 1024 * 1024;
 /// Largest `validators_max` a genesis may set: bounds consensus certificates and the p2p peer
 /// sets a node admits (see `State::peer_keys`, at most twice this many keys).
 pub const VALIDATORS_ACTIVE_MAX: u32 = 1_000;
+/// Largest blob (model graph, FL model or update) a node stores, from a client or a peer.
+pub const BLOB_SIZE_MAX_BYTES: u64 = 32 * 1024 * 1024;
+/// Tokens escrowed per KiB (rounded up) of every blob a transaction pins on every node (a
+/// registered model's graph, a task's models and updates); returned when the pin is released.
+pub const BLOB_DEPOSIT_PER_KIB: u64 = 10;
+
+/// The deposit that pins `bytes` of blob: `⌈bytes / 1024⌉ · BLOB_DEPOSIT_PER_KIB`.
+pub fn blob_deposit(bytes: u64) -> Option<u64> {
+    bytes.div_ceil(1024).checked_mul(BLOB_DEPOSIT_PER_KIB)
+}

@@ -16,8 +16,8 @@ pub const MODEL_SPEC_MAX_BYTES: usize = 64;
 pub const TASK_ROUNDS_MAX: u32 = 10_000;
 /// Most updates accepted into one round (bounds score vectors and aggregation work).
 pub const TRAINERS_PER_ROUND_MAX: u32 = 64;
-/// Largest blob a task may allow for one update or checkpoint.
-pub const TASK_BLOB_MAX_BYTES: u64 = 64 * 1024 * 1024;
+/// Largest blob a task may allow for one update or checkpoint (the node-wide blob limit).
+pub const TASK_BLOB_MAX_BYTES: u64 = crate::limits::BLOB_SIZE_MAX_BYTES;
 /// Longest phase of a task, in blocks.
 pub const PHASE_BLOCKS_MAX: u32 = 1_000_000;
 
@@ -268,6 +268,19 @@ pub struct TaskSpec {
 }
 
 impl TaskSpec {
+    /// Most blobs the task can pin on every node, each at most `blob_max_bytes`: the initial
+    /// model, then per round a checkpoint and up to `trainers_per_round` updates.
+    pub fn pinned_blobs_max(&self) -> u64 {
+        let per_round = 1 + u64::from(self.trainers_per_round);
+        1 + u64::from(self.rounds) * per_round
+    }
+
+    /// What the proposer escrows for the blobs the task pins ([crate::limits::blob_deposit]
+    /// of `blob_max_bytes`, times [TaskSpec::pinned_blobs_max]); returned when the task ends.
+    pub fn blob_deposit(&self) -> Option<u64> {
+        crate::limits::blob_deposit(self.blob_max_bytes)?.checked_mul(self.pinned_blobs_max())
+    }
+
     /// Every check on a proposal that needs no state: the first impossible field, named.
     pub fn validate(&self) -> Result<(), (&'static str, String)> {
         let m = &self.model;

@@ -31,9 +31,12 @@ pub enum Action {
         amount: Amount,
     },
     /// Link `hot` as the signer's hot key: it may sign operational actions for the signer's
-    /// account but can never move funds or stake. Cold key only.
-    LinkHotKey { hot: PublicKey },
-    /// Remove the signer's link to `hot`. Cold key only.
+    /// account but can never move funds or stake. `proof` is the hot key's own signature over
+    /// the link ([crate::hot_key_link_message]): nobody can bind a key they do not hold.
+    /// Cold key only.
+    LinkHotKey { hot: PublicKey, proof: Signature },
+    /// Remove the link of `hot` to the signer's account: signed by the cold key, or by `hot`
+    /// itself (a hot key can always leave).
     UnlinkHotKey { hot: PublicKey },
     /// Set the public moniker of a validator the signer operates. Allowed for the operator's
     /// cold key or any hot key linked to it (the operational action of this release).
@@ -86,12 +89,15 @@ pub enum Action {
     /// Register a quantized model (its graph uploaded as a blob) owned by the signer. Cold
     /// key only.
     RegisterModel { model: ModelRegistration },
-    /// Ask for one inference of registered model `model` on `input` (int8 elements),
-    /// escrowing `payment` (at least the model's price). Cold key only.
+    /// Ask for one inference of registered model `model` (its id, [crate::infer::model_id])
+    /// on `input` (int8 elements), escrowing `payment` (at least the model's price). When
+    /// `provider` is set only that account may post the result, so nobody can copy its work
+    /// and take the payment. Cold key only.
     RequestInference {
         model: BlobHash,
         input: Vec<u8>,
         payment: Amount,
+        provider: Option<Address>,
     },
     /// A provider answers request `request` with `output`, the execution root of its trace
     /// and the proof of the output's tensor root under it, escrowing `bond`. Cold key only.
@@ -112,8 +118,13 @@ pub enum Action {
         k: u8,
         bond: Amount,
     },
-    /// A move in the open dispute over `request` (cairn-dispute's canonical move bytes).
-    DisputeMove { request: u64, mv: Vec<u8> },
+    /// A move in dispute `dispute` (0, 1, … in the order challenges opened) over `request`
+    /// (cairn-dispute's canonical move bytes).
+    DisputeMove {
+        request: u64,
+        dispute: u32,
+        mv: Vec<u8>,
+    },
     /// Register a new validator operated by the signer, self-bonding `self_bond`; it joins
     /// the active set at the next epoch boundary if its bond ranks in the top
     /// `validators_max`. `proof_of_possession` is the consensus key's signature over the
@@ -129,11 +140,18 @@ pub enum Action {
     /// it has sat out a whole epoch. A validator jailed for equivocation cannot. Its operator
     /// or a linked hot key signs.
     Unjail { validator: PublicKey },
+    /// Retire a model the signer registered: no new requests, its graph is no longer pinned,
+    /// and its blob deposit returns to the owner. Cold key only.
+    RetireModel { model: BlobHash },
 }
 
 impl Action {
-    /// Whether a linked hot key may sign this action on its cold account's behalf.
-    pub fn allowed_for_hot_key(&self) -> bool {
+    /// Whether the linked hot key `signer` may sign this action on its cold account's
+    /// behalf: operational actions, and unlinking itself.
+    pub fn allowed_for_hot_key(&self, signer: &PublicKey) -> bool {
+        if let Action::UnlinkHotKey { hot } = self {
+            return hot == signer;
+        }
         matches!(
             self,
             Action::SetValidatorMoniker { .. }
@@ -170,6 +188,7 @@ impl Action {
             Action::DisputeMove { .. } => "dispute_move",
             Action::CreateValidator { .. } => "create_validator",
             Action::Unjail { .. } => "unjail",
+            Action::RetireModel { .. } => "retire_model",
         }
     }
 }
@@ -201,9 +220,10 @@ impl Write for Action {
                 validator.write(w);
                 amount.write(w);
             }
-            Action::LinkHotKey { hot } => {
+            Action::LinkHotKey { hot, proof } => {
                 3u8.write(w);
                 hot.write(w);
+                proof.write(w);
             }
             Action::UnlinkHotKey { hot } => {
                 4u8.write(w);
@@ -280,11 +300,13 @@ impl Write for Action {
                 model,
                 input,
                 payment,
+                provider,
             } => {
                 14u8.write(w);
                 model.write(w);
                 input.write(w);
                 payment.write(w);
+                provider.write(w);
             }
             Action::PostResult {
                 request,
@@ -316,9 +338,14 @@ impl Write for Action {
                 k.write(w);
                 bond.write(w);
             }
-            Action::DisputeMove { request, mv } => {
+            Action::DisputeMove {
+                request,
+                dispute,
+                mv,
+            } => {
                 17u8.write(w);
                 request.write(w);
+                dispute.write(w);
                 mv.write(w);
             }
             Action::CreateValidator {
@@ -337,6 +364,10 @@ impl Write for Action {
                 19u8.write(w);
                 validator.write(w);
             }
+            Action::RetireModel { model } => {
+                20u8.write(w);
+                model.write(w);
+            }
         }
     }
 }
@@ -348,7 +379,8 @@ impl EncodeSize for Action {
             Action::Bond { validator, amount } | Action::Unbond { validator, amount } => {
                 validator.encode_size() + amount.encode_size()
             }
-            Action::LinkHotKey { hot } | Action::UnlinkHotKey { hot } => hot.encode_size(),
+            Action::LinkHotKey { hot, proof } => hot.encode_size() + proof.encode_size(),
+            Action::UnlinkHotKey { hot } => hot.encode_size(),
             Action::SetValidatorMoniker { validator, moniker } => {
                 validator.encode_size() + moniker.as_bytes().to_vec().encode_size()
             }
@@ -359,7 +391,9 @@ impl EncodeSize for Action {
             Action::CommitScores { commitment, .. } => 8 + 4 + commitment.encode_size(),
             Action::RevealScores { scores, .. } => 8 + 4 + scores.encode_size() + 32,
             Action::RegisterModel { model } => model.encode_size(),
-            Action::RequestInference { input, .. } => 32 + input.encode_size() + 8,
+            Action::RequestInference {
+                input, provider, ..
+            } => 32 + input.encode_size() + 8 + provider.encode_size(),
             Action::PostResult {
                 output,
                 output_proof,
@@ -370,7 +404,7 @@ impl EncodeSize for Action {
                 output_proof,
                 ..
             } => 8 + output.encode_size() + 32 + output_proof.encode_size() + 1 + 8,
-            Action::DisputeMove { mv, .. } => 8 + mv.encode_size(),
+            Action::DisputeMove { mv, .. } => 8 + 4 + mv.encode_size(),
             Action::CreateValidator {
                 consensus_key,
                 moniker,
@@ -383,6 +417,7 @@ impl EncodeSize for Action {
                     + proof_of_possession.encode_size()
             }
             Action::Unjail { validator } => validator.encode_size(),
+            Action::RetireModel { .. } => 32,
         }
     }
 }
@@ -405,6 +440,7 @@ impl Read for Action {
             },
             3 => Action::LinkHotKey {
                 hot: PublicKey::read(r)?,
+                proof: Signature::read(r)?,
             },
             4 => Action::UnlinkHotKey {
                 hot: PublicKey::read(r)?,
@@ -457,6 +493,7 @@ impl Read for Action {
                 model: BlobHash::read(r)?,
                 input: read_bytes(r, infer::INPUT_MAX_BYTES)?,
                 payment: u64::read(r)?,
+                provider: Option::<Address>::read(r)?,
             },
             15 => Action::PostResult {
                 request: u64::read(r)?,
@@ -475,6 +512,7 @@ impl Read for Action {
             },
             17 => Action::DisputeMove {
                 request: u64::read(r)?,
+                dispute: u32::read(r)?,
                 mv: read_bytes(r, infer::MOVE_MAX_BYTES)?,
             },
             18 => Action::CreateValidator {
@@ -485,6 +523,9 @@ impl Read for Action {
             },
             19 => Action::Unjail {
                 validator: PublicKey::read(r)?,
+            },
+            20 => Action::RetireModel {
+                model: BlobHash::read(r)?,
             },
             tag => return Err(CodecError::InvalidEnum(tag)),
         })

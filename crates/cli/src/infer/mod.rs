@@ -18,8 +18,8 @@ use anyhow::{Context, bail};
 use cairn_dispute::{Player, Side};
 use cairn_infer::{Graph, ModelCommitment};
 use cairn_rpc::client::RpcClient;
-use cairn_rpc::infer_api::{InferenceView, ModelView};
-use cairn_state::Inference;
+use cairn_rpc::infer_api::{DisputeView, InferenceView, ModelView};
+use cairn_state::{DisputeRecord, Inference};
 use cairn_types::{Action, ModelRegistration};
 use commonware_codec::DecodeExt;
 use std::time::Duration;
@@ -51,7 +51,7 @@ pub fn load_model(client: &RpcClient, id: &str) -> anyhow::Result<LoadedModel> {
         .with_context(|| format!("model {id} is not registered on this chain"))?;
     let registration: ModelRegistration = decode_hex("model", &view.record)?;
     let bytes = client
-        .get_blob(id)
+        .get_blob(&view.graph)
         .with_context(|| format!("cannot fetch the graph of model {id}"))?;
     let graph = cairn_infer::decode(&bytes)
         .with_context(|| format!("the graph blob of model {id} does not decode"))?;
@@ -66,7 +66,10 @@ pub fn load_model(client: &RpcClient, id: &str) -> anyhow::Result<LoadedModel> {
 /// Checks that `graph` is what `r` registered.
 pub fn check_graph(r: &ModelRegistration, graph: &Graph) -> anyhow::Result<()> {
     if graph.blob_id() != r.graph {
-        bail!("the graph's content hash differs from the registered id");
+        bail!("the graph's content hash differs from the registered graph hash");
+    }
+    if graph.encode().len() as u64 != r.graph_bytes {
+        bail!("the graph's size differs from the registered size");
     }
     if ModelCommitment::new(graph).root != r.model_root {
         bail!("the graph's model root differs from the registered model root");
@@ -104,19 +107,33 @@ pub fn claim_parts(player: &Player) -> (Vec<u8>, [u8; 32], Vec<u8>) {
     (output, claim.exec_root, proof)
 }
 
-/// Plays `side`'s move in the open dispute over `view` when it is `side`'s turn. Returns
+/// The open disputes over `view` in which `account` is the challenger (or, with
+/// `as_provider`, every open dispute: the provider is a party to all of them).
+pub fn open_disputes<'a>(
+    view: &'a InferenceView,
+    account: &'a str,
+    as_provider: bool,
+) -> impl Iterator<Item = &'a DisputeView> {
+    view.disputes
+        .iter()
+        .filter(move |d| d.end.is_none() && (as_provider || d.challenge.account == account))
+}
+
+/// Plays `side`'s move in dispute `dispute` over `view` when it is `side`'s turn. Returns
 /// whether a move was sent.
 pub fn play_turn(
     me: &Participant,
     model: &LoadedModel,
     view: &InferenceView,
+    dispute: &DisputeView,
     player: &Player,
     side: Side,
     log: &Log,
 ) -> anyhow::Result<bool> {
     let inference = decode_inference(view)?;
-    let (game, _, _) = cairn_state::dispute_game(&model.registration, &inference)
-        .map_err(|e| anyhow::anyhow!("request {}: {e}", view.id))?;
+    let record: DisputeRecord = decode_hex("dispute", &dispute.record)?;
+    let (game, _, _) = cairn_state::dispute_game(&model.registration, &inference, &record)
+        .map_err(|e| anyhow::anyhow!("request {} dispute {}: {e}", view.id, dispute.index))?;
     if game.turn() != Some(side) {
         return Ok(false);
     }
@@ -133,6 +150,7 @@ pub fn play_turn(
     let size = bytes.len();
     me.send(Action::DisputeMove {
         request: view.id,
+        dispute: dispute.index,
         mv: bytes,
     })
     .with_context(|| format!("request {}: {name} move", view.id))?;

@@ -120,6 +120,7 @@ pub fn run(
             }
             let registration = ModelRegistration {
                 graph: graph.blob_id(),
+                graph_bytes: graph.encode().len() as u64,
                 model_root: cairn_infer::ModelCommitment::new(&graph).root,
                 node_count: graph.len() as u32,
                 input_shape: graph.input().shape.clone(),
@@ -134,9 +135,11 @@ pub fn run(
                 .map_err(|(field, reason)| anyhow::anyhow!("model {field}: {reason}"))?;
             check_graph(&registration, &graph)?;
             let me = Participant::new(RpcClient::new(client.url()), signer()?)?;
-            let id = client
+            client
                 .put_blob(&graph.encode())
                 .context("cannot upload the graph blob")?;
+            let owner = commonware_cryptography::Signer::public_key(&me.key);
+            let id = to_hex(cairn_types::infer::model_id(&owner, &registration.graph));
             me.send(Action::RegisterModel {
                 model: registration.clone(),
             })?;

@@ -25,6 +25,10 @@ pub struct InferArgs {
     /// Payment escrowed with the request [default: the model's price + 10 for the provider].
     #[arg(long)]
     pub payment: Option<u64>,
+    /// Only this provider (hex address) may answer: nobody can copy its result and take the
+    /// payment [default: any provider; the first valid result wins].
+    #[arg(long)]
+    pub provider: Option<String>,
     /// Print the request id and return at once instead of waiting for the outcome.
     #[arg(long)]
     pub no_wait: bool,
@@ -89,11 +93,18 @@ pub fn run(args: InferArgs, client: &RpcClient, key: PrivateKey, json: bool) -> 
     let model = load_model(client, &id)?;
     let input = read_input(&args.input, args.data.as_deref(), &model)?;
     let payment = args.payment.unwrap_or(model.registration.price + 10);
+    let provider = match &args.provider {
+        Some(p) => Some(
+            cairn_types::parse_public_key(p).map_err(|e| anyhow::anyhow!("--provider: {e}"))?,
+        ),
+        None => None,
+    };
     let me = Participant::new(RpcClient::new(client.url()), key)?;
     let receipt = me.send(Action::RequestInference {
-        model: model.registration.graph,
+        model: crate::fl::parse_hash("model id", &model.view.id)?,
         input: input.clone(),
         payment,
+        provider,
     })?;
     let request = super::all_inferences(client)?
         .into_iter()
@@ -162,13 +173,23 @@ fn progress(v: &InferenceView) -> String {
             )
         }
         "disputed" => {
-            let d = v.disputes.last();
+            let open: Vec<String> = v
+                .disputes
+                .iter()
+                .filter(|d| d.end.is_none())
+                .map(|d| {
+                    format!(
+                        "{} (output {:?}, k = {}, {} moves)",
+                        short(&d.challenge.account),
+                        d.challenge.output,
+                        d.k,
+                        d.moves
+                    )
+                })
+                .collect();
             format!(
-                "disputed by {} (output {:?}, k = {}): {} moves so far, next move due by block {}",
-                d.map_or("?".into(), |d| short(&d.challenge.account)),
-                d.map_or(Vec::new(), |d| d.challenge.output.clone()),
-                d.map_or(0, |d| d.k),
-                d.map_or(0, |d| d.moves),
+                "disputed by {}; next move due by block {}",
+                open.join(", "),
                 v.deadline
             )
         }
@@ -177,11 +198,11 @@ fn progress(v: &InferenceView) -> String {
 }
 
 fn verdict(model: &LoadedModel, v: &InferenceView, input: &[u8]) -> anyhow::Result<()> {
-    for (n, d) in v.disputes.iter().enumerate() {
+    for d in &v.disputes {
         if let Some(end) = &d.end {
             println!(
                 "dispute {}: {} won after {} moves ({} bytes on chain): {}; {} bond paid to the winner",
-                n + 1,
+                d.index,
                 end.winner,
                 d.moves,
                 d.move_bytes,

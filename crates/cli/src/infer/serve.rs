@@ -8,7 +8,7 @@
 
 use super::{
     LoadedModel, ModelCache, claim_parts, inferences_from, input_of, load_model, next_scan_start,
-    pause, play_turn,
+    open_disputes, pause, play_turn,
 };
 use crate::fl::{Log, Participant};
 use crate::query::short;
@@ -16,7 +16,7 @@ use anyhow::Context;
 use cairn_dispute::{Player, Side};
 use cairn_rpc::client::RpcClient;
 use cairn_rpc::infer_api::InferenceView;
-use cairn_types::{Action, PrivateKey, infer::BOND_MIN};
+use cairn_types::{Action, PrivateKey, infer::BOND_MIN, infer::bond_min};
 use clap::Args;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,7 +26,8 @@ pub struct ServeArgs {
     /// Serve only this model [default: every registered model].
     #[arg(long)]
     pub model: Option<String>,
-    /// Bond posted with each result (lost to a challenger who proves it wrong).
+    /// Bond posted with each result (lost to a challenger who proves it wrong); raised to the
+    /// chain's minimum for the request's payment when below it.
     #[arg(long, default_value_t = 2 * BOND_MIN)]
     pub bond: u64,
     /// Dishonest provider, for demonstrations: change this graph node's output (recomputing
@@ -74,8 +75,10 @@ impl Provider {
         Ok(&self.players[&view.id])
     }
 
+    /// A request for a model we serve, open to any provider or naming us.
     fn wanted(&self, view: &InferenceView) -> bool {
         self.args.model.as_ref().is_none_or(|m| *m == view.model)
+            && view.provider.as_ref().is_none_or(|p| *p == self.me.address)
     }
 
     /// Handles one request; returns true when one of our results ended.
@@ -87,7 +90,7 @@ impl Provider {
         match view.status.as_str() {
             "requested" if self.wanted(view) => {
                 let model = self.model(&view.model)?;
-                let bond = self.args.bond;
+                let bond = self.args.bond.max(bond_min(view.payment));
                 let player = self.player(view, &model)?;
                 let (output, exec_root, output_proof) = claim_parts(player);
                 let shown: Vec<i8> = player.trace().output().to_vec();
@@ -113,7 +116,9 @@ impl Provider {
             "disputed" if ours => {
                 let model = self.model(&view.model)?;
                 let player = self.player(view, &model)?.clone();
-                play_turn(&self.me, &model, view, &player, Side::Provider, &self.log)?;
+                for d in open_disputes(view, &self.me.address, true) {
+                    play_turn(&self.me, &model, view, d, &player, Side::Provider, &self.log)?;
+                }
                 Ok(false)
             }
             "settled" | "refuted" if ours && self.players.remove(&view.id).is_some() => {

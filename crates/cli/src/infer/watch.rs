@@ -4,7 +4,7 @@
 
 use super::{
     LoadedModel, ModelCache, claim_parts, inferences_from, input_of, load_model, next_scan_start,
-    pause, play_turn,
+    open_disputes, pause, play_turn,
 };
 use crate::fl::{Log, Participant};
 use crate::query::short;
@@ -12,7 +12,7 @@ use anyhow::Context;
 use cairn_dispute::{Player, Side};
 use cairn_rpc::client::RpcClient;
 use cairn_rpc::infer_api::InferenceView;
-use cairn_types::{Action, PrivateKey, infer::BOND_MIN};
+use cairn_types::{Action, PrivateKey, infer::BOND_MIN, infer::bond_min};
 use clap::Args;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -22,7 +22,8 @@ pub struct WatchArgs {
     /// Watch only this model [default: every registered model].
     #[arg(long)]
     pub model: Option<String>,
-    /// Bond posted with each challenge (lost if the provider's result was right).
+    /// Bond posted with each challenge (lost if the provider's result was right); raised to
+    /// the chain's minimum for the request's payment when below it.
     #[arg(long, default_value_t = 2 * BOND_MIN)]
     pub bond: u64,
     /// Bisection arity of the disputes it opens: 2, 4, 8 or 16.
@@ -42,7 +43,9 @@ struct Watcher {
     /// Requests whose result we checked and found right.
     verified: BTreeSet<u64>,
     /// Disputes we opened that have not been reported as ended: (request, dispute index).
-    open: BTreeSet<(u64, usize)>,
+    open: BTreeSet<(u64, u32)>,
+    /// Requests we challenged (once each).
+    challenged: BTreeSet<u64>,
     log: Log,
 }
 
@@ -68,9 +71,9 @@ impl Watcher {
     /// Handles one request; returns how many of our disputes ended.
     fn step(&mut self, view: &InferenceView) -> anyhow::Result<u64> {
         let mut ended = 0;
-        for (n, d) in view.disputes.iter().enumerate() {
+        for d in &view.disputes {
             if let Some(end) = &d.end
-                && self.open.remove(&(view.id, n))
+                && self.open.remove(&(view.id, d.index))
             {
                 (self.log)(&format!(
                     "request {}: dispute ended after {} moves — {} won ({}); {} bond to the winner",
@@ -87,53 +90,62 @@ impl Watcher {
         {
             return Ok(ended);
         }
-        match view.status.as_str() {
-            "served" if !self.verified.contains(&view.id) => {
+        let in_window = matches!(view.status.as_str(), "served" | "disputed");
+        if in_window && !self.verified.contains(&view.id) && !self.challenged.contains(&view.id)
+        {
+            self.check_result(view, &result.account, &result.output)?;
+        }
+        if view.status == "disputed" {
+            let mine: Vec<_> = open_disputes(view, &self.me.address, false).cloned().collect();
+            if !mine.is_empty() {
                 let model = self.model(&view.model)?;
-                let player = self.player(view, &model)?;
-                let (output, exec_root, output_proof) = claim_parts(player);
-                let mine: Vec<i8> = player.trace().output().to_vec();
-                if mine == result.output {
-                    self.verified.insert(view.id);
-                    (self.log)(&format!(
-                        "request {}: re-executed; output {mine:?} matches the provider's",
-                        view.id
-                    ));
-                    return Ok(ended);
-                }
-                self.me.send(Action::Challenge {
-                    request: view.id,
-                    output,
-                    exec_root,
-                    output_proof,
-                    k: self.args.k,
-                    bond: self.args.bond,
-                })?;
-                self.open.insert((view.id, view.disputes.len()));
-                (self.log)(&format!(
-                    "request {}: provider {} claims {:?}, re-execution gives {mine:?}: challenged (k = {}, bond {})",
-                    view.id,
-                    short(&result.account),
-                    result.output,
-                    self.args.k,
-                    self.args.bond
-                ));
-            }
-            "disputed" => {
-                let ours = view
-                    .disputes
-                    .last()
-                    .is_some_and(|d| d.end.is_none() && d.challenge.account == self.me.address);
-                if ours {
-                    self.open.insert((view.id, view.disputes.len() - 1));
-                    let model = self.model(&view.model)?;
-                    let player = self.player(view, &model)?.clone();
-                    play_turn(&self.me, &model, view, &player, Side::Challenger, &self.log)?;
+                let player = self.player(view, &model)?.clone();
+                for d in &mine {
+                    self.open.insert((view.id, d.index));
+                    play_turn(&self.me, &model, view, d, &player, Side::Challenger, &self.log)?;
                 }
             }
-            _ => {}
         }
         Ok(ended)
+    }
+
+    /// Re-executes `view`'s request and challenges a result `output` from `provider` that
+    /// differs from ours.
+    fn check_result(
+        &mut self,
+        view: &InferenceView,
+        provider: &str,
+        claimed: &[i8],
+    ) -> anyhow::Result<()> {
+        let model = self.model(&view.model)?;
+        let player = self.player(view, &model)?;
+        let (output, exec_root, output_proof) = claim_parts(player);
+        let mine: Vec<i8> = player.trace().output().to_vec();
+        if mine == claimed {
+            self.verified.insert(view.id);
+            (self.log)(&format!(
+                "request {}: re-executed; output {mine:?} matches the provider's",
+                view.id
+            ));
+            return Ok(());
+        }
+        let bond = self.args.bond.max(bond_min(view.payment));
+        self.me.send(Action::Challenge {
+            request: view.id,
+            output,
+            exec_root,
+            output_proof,
+            k: self.args.k,
+            bond,
+        })?;
+        self.challenged.insert(view.id);
+        (self.log)(&format!(
+            "request {}: provider {} claims {claimed:?}, re-execution gives {mine:?}: challenged (k = {}, bond {bond})",
+            view.id,
+            short(provider),
+            self.args.k,
+        ));
+        Ok(())
     }
 }
 
@@ -154,6 +166,7 @@ pub fn run(args: WatchArgs, client: &RpcClient, key: PrivateKey) -> anyhow::Resu
         players: BTreeMap::new(),
         verified: BTreeSet::new(),
         open: BTreeSet::new(),
+        challenged: BTreeSet::new(),
         log,
     };
     let mut ended = 0u64;

@@ -4,4 +4,5 @@ mod codec;
 mod common;
 mod format;
 mod games;
+mod hostile;
 mod rejects;

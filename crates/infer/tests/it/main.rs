@@ -3,6 +3,8 @@
 mod common;
 mod errors;
 mod golden;
+mod hostile;
 #[cfg(feature = "ptq")]
 mod mnist;
+mod mutations;
 mod props;

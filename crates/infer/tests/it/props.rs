@@ -78,7 +78,7 @@ proptest! {
         let bit = 1u8 << rng.below(8);
 
         // (a) a node root under the execution root: flip the root, a sibling, or the exec root.
-        let node_proof = exec.prove_node(i);
+        let node_proof = exec.prove_node(i).expect("node exists");
         let root = exec.node_roots[i];
         prop_assert!(verify_node_root(&exec.root, g.len(), i, &root, &node_proof).is_ok());
         let mut bad_root = root;
@@ -97,7 +97,7 @@ proptest! {
         // (b) a row under a node root: flip a data byte.
         let info = &g.nodes()[i].output;
         let row = e / info.row_len();
-        let mut opening = exec.open_row(&g, &trace, i, row);
+        let mut opening = exec.open_row(&g, &trace, i, row).expect("row exists");
         prop_assert!(verify_row(&root, info, row, &opening).is_ok());
         let k = rng.below(opening.data.len() as u64) as usize;
         opening.data[k] = (opening.data[k] as u8 ^ bit) as i8;

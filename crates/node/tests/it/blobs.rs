@@ -200,6 +200,7 @@ fn a_late_joiner_backfills_the_blobs_the_ledger_references() {
             action: cairn_types::Action::RegisterModel {
                 model: cairn_types::ModelRegistration {
                     graph,
+                    graph_bytes: 60_000,
                     model_root: [9; 32],
                     node_count: 3,
                     input_shape: vec![4],
@@ -219,7 +220,7 @@ fn a_late_joiner_backfills_the_blobs_the_ledger_references() {
             .lock()
             .unwrap()
             .finalized()
-            .model(&graph)
+            .model(&cairn_types::infer::model_id(&owner.public_key(), &graph))
             .is_none()
         {
             assert!(context.current().duration_since(start).unwrap() < Duration::from_secs(30));

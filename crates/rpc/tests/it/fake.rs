@@ -157,7 +157,7 @@ impl State {
                 validator: to_hex(validator),
                 amount: *amount,
             }),
-            Action::LinkHotKey { hot } => account.hot_keys.push(to_hex(hot)),
+            Action::LinkHotKey { hot, .. } => account.hot_keys.push(to_hex(hot)),
             _ => {}
         }
         self.accounts.insert(signer, account);

@@ -181,8 +181,16 @@ fn transfer_is_submitted_finalized_and_visible() {
 #[test]
 fn action_json_is_tagged_with_the_action_name() {
     let h = start();
-    let hot = PrivateKey::from_seed(9).public_key();
-    let tx = h.sign(0, Action::LinkHotKey { hot: hot.clone() });
+    let hot_key = PrivateKey::from_seed(9);
+    let hot = hot_key.public_key();
+    let proof = cairn_types::sign_hot_key_link(&hot_key, CHAIN_ID, &h.alice.public_key());
+    let tx = h.sign(
+        0,
+        Action::LinkHotKey {
+            hot: hot.clone(),
+            proof,
+        },
+    );
     let hash = h.client.submit_tx(&tx).expect("submit");
     h.client
         .wait_for_receipt(&hash, RECEIPT_TIMEOUT)

@@ -196,8 +196,14 @@ fn slash_with_empty_self_bond_takes_from_delegations() {
             unbond(OP3, 0, VAL3, 5_000),
         ],
     );
+    // The self-bond left in epoch 0; the evidence is of epoch 1, so only the delegations
+    // were at stake (the unbonding matured at the epoch's end).
+    while s.epoch() == 0 {
+        block(&mut s, &[]);
+    }
     let supply = s.total_supply();
-    s.execute_block(2, &pk(VAL1), &[], &[evidence(VAL3, 0, 1)])
+    let h = s.height() + 1;
+    s.execute_block(h, &pk(VAL1), &[], &[evidence(VAL3, 1, 1)])
         .unwrap();
     let v = s.validator(&pk(VAL3)).unwrap();
     assert_eq!(v.slashed_total, 50);
@@ -206,6 +212,10 @@ fn slash_with_empty_self_bond_takes_from_delegations() {
     assert_eq!(s.total_supply(), supply - 50);
     let delegated = s.delegation(&pk(ALICE), &pk(VAL3)) + s.delegation(&pk(BOB), &pk(VAL3));
     assert_eq!(delegated, 950);
+    assert!(
+        s.unbondings_of(&pk(OP3)).is_empty(),
+        "the epoch-0 unbonding matured whole"
+    );
 }
 
 #[test]

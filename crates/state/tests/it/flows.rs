@@ -125,7 +125,7 @@ fn hot_key_link_and_leaked_hot_key_cannot_move_stake() {
     assert_eq!(s.hot_key_owner(&pk(50)), Some(pk(OP1)));
     assert_eq!(s.hot_keys_of(&pk(OP1)), vec![pk(50)]);
 
-    // A leaked hot key can neither unbond, bond, transfer nor relink.
+    // A leaked hot key can neither unbond, bond, transfer nor link another key.
     let root = s.root();
     for action in [
         Action::Unbond {
@@ -140,8 +140,8 @@ fn hot_key_link_and_leaked_hot_key_cannot_move_stake() {
             to: pk(999),
             amount: 1,
         },
-        Action::LinkHotKey { hot: pk(61) },
-        Action::UnlinkHotKey { hot: pk(50) },
+        crate::link_hot(OP1, 61),
+        Action::UnlinkHotKey { hot: pk(51) },
     ] {
         let name = action.name();
         let err = s
@@ -191,6 +191,22 @@ fn hot_key_link_and_leaked_hot_key_cannot_move_stake() {
     assert_eq!(s.hot_key_owner(&pk(50)), None);
     assert!(s.hot_keys_of(&pk(OP1)).is_empty());
     block(&mut s, &[transfer(50, 1, BOB, 10)]);
+}
+
+#[test]
+fn a_hot_key_can_unlink_itself() {
+    let mut s = fixture();
+    link_and_fund(&mut s, OP1, 0, 50);
+    // It may not unlink another account's hot key, only itself.
+    link_and_fund(&mut s, OP2, 0, 52);
+    let other = tx(50, 0, 1, Action::UnlinkHotKey { hot: pk(52) });
+    assert!(matches!(
+        s.check_tx(&other),
+        Err(TxError::HotKeyNotAllowed { .. })
+    ));
+    block(&mut s, &[tx(50, 0, 1, Action::UnlinkHotKey { hot: pk(50) })]);
+    assert_eq!(s.hot_key_owner(&pk(50)), None);
+    assert_eq!(s.hot_key_owner(&pk(52)), Some(pk(OP2)));
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use crate::Net;
 use cairn_dispute::{Player, Side, forge};
 use cairn_infer::{Channels, Graph, ModelCommitment, Multiplier, Node, Op, Trace, run};
-use cairn_state::{InferError, InferenceStatus, State, TxError, dispute_game};
+use cairn_state::{DisputeVerdict, InferError, InferenceStatus, State, TxError, dispute_game};
 use cairn_types::infer::{self, Lineage, ModelRegistration};
 use cairn_types::{Action, Amount};
 
@@ -61,9 +61,20 @@ fn as_i8(b: &[u8]) -> Vec<i8> {
     b.iter().map(|&x| x as i8).collect()
 }
 
+/// The test model's id (registered by OWNER).
+pub fn model_id() -> [u8; 32] {
+    infer::model_id(&crate::pk(OWNER), &graph().blob_id())
+}
+
+/// The blob deposit OWNER escrows for the test graph.
+fn deposit() -> Amount {
+    cairn_types::limits::blob_deposit(graph().encode().len() as u64).unwrap()
+}
+
 fn registration(g: &Graph) -> ModelRegistration {
     ModelRegistration {
         graph: g.blob_id(),
+        graph_bytes: g.encode().len() as u64,
         model_root: ModelCommitment::new(g).root,
         node_count: g.len() as u32,
         input_shape: vec![2, 4],
@@ -147,9 +158,10 @@ fn requested(net: &mut Net) -> u64 {
     net.block(vec![(
         CLIENT,
         Action::RequestInference {
-            model: graph().blob_id(),
+            model: model_id(),
             input: input(),
             payment: PAYMENT,
+            provider: None,
         },
     )]);
     1
@@ -179,7 +191,7 @@ fn play(
 ) {
     let model = net
         .state
-        .model(&graph().blob_id())
+        .model(&model_id())
         .expect("registered")
         .registration;
     let mut count = [0u32; 2];
@@ -189,7 +201,8 @@ fn play(
         if i.status != InferenceStatus::Disputed {
             return;
         }
-        let (game, _, _) = dispute_game(&model, &i).expect("replays");
+        let d = net.state.dispute(request, 0).expect("opened");
+        let (game, _, _) = dispute_game(&model, &i, &d).expect("replays");
         let side = game.turn().expect("open");
         let (seed, player) = match side {
             Side::Provider => (PROVIDER, provider),
@@ -215,6 +228,7 @@ fn play(
                 let wrong = forge::corrupt(&mv, s);
                 let action = Action::DisputeMove {
                     request,
+                    dispute: 0,
                     mv: wrong.encode(),
                 };
                 let e = net.reject(seed, action);
@@ -233,6 +247,7 @@ fn play(
                         seed,
                         Action::DisputeMove {
                             request,
+                            dispute: 0,
                             mv: mv.encode(),
                         },
                     )]);
@@ -242,6 +257,7 @@ fn play(
                 seed,
                 Action::DisputeMove {
                     request,
+                    dispute: 0,
                     mv: mv.encode(),
                 },
             )]),
@@ -285,12 +301,12 @@ fn an_unchallenged_result_settles_and_pays_owner_and_provider() {
     let i = net.state.inference(id).unwrap();
     assert_eq!(i.status, InferenceStatus::Settled);
     assert_eq!(held(&net.state), 0);
-    assert_eq!(balance(&net.state, OWNER), 10_000 - 1 + PRICE);
+    assert_eq!(balance(&net.state, OWNER), 10_000 - 1 - deposit() + PRICE);
     assert_eq!(
         balance(&net.state, PROVIDER),
         10_000 - 1 + (PAYMENT - PRICE)
     );
-    assert_eq!(net.state.model(&graph().blob_id()).unwrap().served, 1);
+    assert_eq!(net.state.model(&model_id()).unwrap().served, 1);
     assert_eq!(
         i.result.unwrap().output,
         honest
@@ -316,8 +332,13 @@ fn a_dishonest_provider_loses_its_bond_to_the_challenger_at_every_node_and_arity
             play(&mut net, id, &liar, &honest, None);
             let i = net.state.inference(id).unwrap();
             assert_eq!(i.status, InferenceStatus::Refuted, "lie at {at}, k = {k}");
-            let end = i.disputes[0].end.clone().unwrap();
-            assert!(!end.provider_won, "lie at {at}, k = {k}: {}", end.reason);
+            let end = net.state.dispute(id, 0).unwrap().end.unwrap();
+            assert_eq!(
+                end.verdict,
+                DisputeVerdict::ChallengerWon,
+                "lie at {at}, k = {k}: {}",
+                end.reason
+            );
             assert_eq!(before_fees(&net.state, PROVIDER), 10_000 - BOND);
             assert_eq!(
                 before_fees(&net.state, CHALLENGER),
@@ -326,7 +347,7 @@ fn a_dishonest_provider_loses_its_bond_to_the_challenger_at_every_node_and_arity
             );
             assert_eq!(balance(&net.state, CLIENT), 10_000 - 1, "client refunded");
             assert_eq!(held(&net.state), 0);
-            assert_eq!(net.state.model(&graph().blob_id()).unwrap().refuted, 1);
+            assert_eq!(net.state.model(&model_id()).unwrap().refuted, 1);
         }
     }
 }
@@ -341,8 +362,9 @@ fn a_false_challenge_loses_and_the_result_still_settles() {
     net.block(vec![(CHALLENGER, challenge(id, &liar, 4, BOND))]);
     play(&mut net, id, &honest, &liar, None);
     let i = net.state.inference(id).unwrap();
-    assert_eq!(i.status, InferenceStatus::Served, "the window reopens");
-    assert!(i.disputes[0].end.as_ref().unwrap().provider_won);
+    assert_eq!(i.status, InferenceStatus::Served, "no dispute is open");
+    let end = net.state.dispute(id, 0).unwrap().end.unwrap();
+    assert_eq!(end.verdict, DisputeVerdict::ProviderWon);
     // The provider got the challenger's bond; its own stays in escrow until settlement.
     assert_eq!(held(&net.state), PAYMENT + BOND);
     net.idle(infer::CHALLENGE_WINDOW_BLOCKS + 1);
@@ -373,10 +395,9 @@ fn silence_past_the_deadline_loses() {
             &honest,
             Some((silent, Misbehave::Silent)),
         );
-        let i = net.state.inference(id).unwrap();
-        let end = i.disputes[0].end.clone().unwrap();
+        let end = net.state.dispute(id, 0).unwrap().end.unwrap();
         assert_eq!(
-            end.provider_won,
+            end.verdict == DisputeVerdict::ProviderWon,
             silent == Side::Challenger,
             "{}",
             end.reason
@@ -497,9 +518,10 @@ fn bad_inference_input_is_rejected_with_a_clear_error_and_bonds_untouched() {
         infer_error(net.reject(
             CLIENT,
             Action::RequestInference {
-                model: g.blob_id(),
+                model: model_id(),
                 input: input(),
-                payment: PAYMENT
+                payment: PAYMENT,
+                provider: None,
             }
         )),
         InferError::UnknownModel { .. }
@@ -515,9 +537,10 @@ fn bad_inference_input_is_rejected_with_a_clear_error_and_bonds_untouched() {
         let e = infer_error(net.reject(
             CLIENT,
             Action::RequestInference {
-                model: g.blob_id(),
+                model: model_id(),
                 input: bad,
                 payment: PAYMENT,
+                provider: None,
             },
         ));
         assert!(
@@ -536,9 +559,10 @@ fn bad_inference_input_is_rejected_with_a_clear_error_and_bonds_untouched() {
         infer_error(net.reject(
             CLIENT,
             Action::RequestInference {
-                model: g.blob_id(),
+                model: model_id(),
                 input: input(),
-                payment: PRICE - 1
+                payment: PRICE - 1,
+                provider: None,
             }
         )),
         InferError::PaymentBelowPrice { .. }
@@ -619,13 +643,15 @@ fn bad_inference_input_is_rejected_with_a_clear_error_and_bonds_untouched() {
 
     // A dispute: moves by strangers, out of turn, malformed, and wrong.
     net.block(vec![(CHALLENGER, challenge(id, &honest, 2, BOND))]);
-    let model = net.state.model(&g.blob_id()).unwrap().registration;
-    let (game, _, _) = dispute_game(&model, &net.state.inference(id).unwrap()).unwrap();
+    let model = net.state.model(&model_id()).unwrap().registration;
+    let d = net.state.dispute(id, 0).unwrap();
+    let (game, _, _) = dispute_game(&model, &net.state.inference(id).unwrap(), &d).unwrap();
     let split = liar
         .respond(Side::Provider, &game.request())
         .expect("a split");
     let mv = |bytes: Vec<u8>| Action::DisputeMove {
         request: id,
+        dispute: 0,
         mv: bytes,
     };
     assert!(matches!(
@@ -700,16 +726,23 @@ fn corrupted_moves_are_refused_and_the_honest_side_still_wins() {
             then_silent: seed % 4 == 1,
         };
         play(&mut net, id, provider, challenger, Some((liar_side, bad)));
-        let i = net.state.inference(id).unwrap();
-        let end = i.disputes[0].end.clone().expect("ended");
+        let end = net.state.dispute(id, 0).unwrap().end.expect("ended");
         assert_eq!(
-            end.provider_won, !liar_provides,
+            end.verdict == DisputeVerdict::ProviderWon,
+            !liar_provides,
             "seed {seed}: {}",
             end.reason
         );
-        assert_eq!(
-            held(&net.state),
-            if liar_provides { 0 } else { PAYMENT + BOND }
-        );
+        // Either way the request ends: refuted, or settled once the challenge window closed
+        // with no dispute open.
+        net.idle(infer::CHALLENGE_WINDOW_BLOCKS + 1);
+        let status = net.state.inference(id).unwrap().status;
+        let expected = if liar_provides {
+            InferenceStatus::Refuted
+        } else {
+            InferenceStatus::Settled
+        };
+        assert_eq!(status, expected, "seed {seed}");
+        assert_eq!(held(&net.state), 0);
     }
 }

@@ -102,6 +102,14 @@ pub fn tx(signer: u64, nonce: u64, fee: Amount, action: Action) -> SignedTx {
     .sign(&key(signer))
 }
 
+/// `cold` links hot key `hot`, with the hot key's consent on [CHAIN].
+pub fn link_hot(cold: u64, hot: u64) -> Action {
+    Action::LinkHotKey {
+        hot: pk(hot),
+        proof: cairn_types::sign_hot_key_link(&key(hot), CHAIN, &pk(cold)),
+    }
+}
+
 pub fn transfer(from: u64, nonce: u64, to: u64, amount: Amount) -> SignedTx {
     tx(from, nonce, 1, Action::Transfer { to: pk(to), amount })
 }

@@ -142,7 +142,7 @@ fn fee_too_low() {
 
 /// Links hot key `hot` to `cold` and funds it for fees (two blocks).
 pub fn link_and_fund(s: &mut State, cold: u64, cold_nonce: u64, hot: u64) {
-    let link = tx(cold, cold_nonce, 1, Action::LinkHotKey { hot: pk(hot) });
+    let link = tx(cold, cold_nonce, 1, crate::link_hot(cold, hot));
     let fund = transfer(cold, cold_nonce + 1, hot, 100);
     block(s, &[link, fund]);
 }
@@ -262,13 +262,13 @@ fn hot_key_invalid() {
         hot: pk(hot),
         reason,
     };
-    let own = tx(ALICE, 0, 1, Action::LinkHotKey { hot: pk(ALICE) });
+    let own = tx(ALICE, 0, 1, crate::link_hot(ALICE, ALICE));
     assert_rejected(
         &mut s,
         &own,
         invalid(ALICE, "an account cannot be its own hot key"),
     );
-    let funded = tx(ALICE, 0, 1, Action::LinkHotKey { hot: pk(BOB) });
+    let funded = tx(ALICE, 0, 1, crate::link_hot(ALICE, BOB));
     assert_rejected(
         &mut s,
         &funded,
@@ -281,7 +281,7 @@ fn hot_key_invalid() {
         invalid(50, "it is not linked to the signing account"),
     );
     link_and_fund(&mut s, ALICE, 0, 50);
-    let taken = tx(BOB, 0, 1, Action::LinkHotKey { hot: pk(50) });
+    let taken = tx(BOB, 0, 1, crate::link_hot(BOB, 50));
     assert_rejected(
         &mut s,
         &taken,

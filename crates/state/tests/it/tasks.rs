@@ -205,9 +205,15 @@ fn a_round_runs_from_submission_to_checkpoint() {
     let supply = net.state.total_supply();
     let id = net.running_task();
     assert_eq!(net.phase(id), Some((0, Phase::Submit)));
+    let deposit = net.state.task(id).unwrap().deposit;
+    assert_eq!(
+        deposit,
+        spec().blob_deposit().unwrap(),
+        "1 MiB blobs: the initial model, then per round a checkpoint and 3 updates"
+    );
     assert_eq!(
         net.state.account(&pk(PROPOSER)).unwrap().balance,
-        1_000_000 - POOL - 1
+        1_000_000 - POOL - deposit - 1
     );
 
     net.submit_all(id, 0, &updates());
@@ -288,6 +294,7 @@ fn a_round_runs_from_submission_to_checkpoint() {
     // round without a record cannot be named.
     let registration = |round| cairn_types::ModelRegistration {
         graph: [7; 32],
+        graph_bytes: 4_096,
         model_root: [8; 32],
         node_count: 3,
         input_shape: vec![4],
@@ -310,7 +317,8 @@ fn a_round_runs_from_submission_to_checkpoint() {
             model: registration(0),
         },
     )]);
-    let registered = net.state.model(&[7; 32]).expect("registered");
+    let id = cairn_types::infer::model_id(&pk(PROPOSER), &[7; 32]);
+    let registered = net.state.model(&id).expect("registered");
     assert_eq!(registered.checkpoint, Some(model));
     assert_eq!(registered.owner, pk(PROPOSER));
     assert!(
@@ -673,7 +681,7 @@ fn a_hot_key_may_submit_but_not_stake() {
     let mut net = Net::new();
     let id = net.running_task();
     let hot = 77;
-    net.block(vec![(21, Action::LinkHotKey { hot: pk(hot) })]);
+    net.block(vec![(21, crate::link_hot(21, hot))]);
     net.block(vec![(
         PROPOSER,
         Action::Transfer {

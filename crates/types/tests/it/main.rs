@@ -232,14 +232,14 @@ fn task_spec() -> cairn_types::TaskSpec {
 
 proptest! {
     #[test]
-    fn every_transaction_round_trips_canonically(seed in 0u64..1_000, nonce: u64, fee: u64, amount: u64, tag in 0u8..20, moniker in "[a-z]{0,40}", scores in proptest::collection::vec(any::<u16>(), 0..64), round: u32, flag: bool) {
+    fn every_transaction_round_trips_canonically(seed in 0u64..1_000, nonce: u64, fee: u64, amount: u64, tag in 0u8..21, moniker in "[a-z]{0,40}", scores in proptest::collection::vec(any::<u16>(), 0..64), round: u32, flag: bool) {
         let signer = key(seed);
         let other = key(seed + 1).public_key();
         let action = match tag {
             0 => Action::Transfer { to: other, amount },
             1 => Action::Bond { validator: other, amount },
             2 => Action::Unbond { validator: other, amount },
-            3 => Action::LinkHotKey { hot: other },
+            3 => Action::LinkHotKey { hot: other, proof: cairn_types::sign_hot_key_link(&key(seed + 1), "c", &signer.public_key()) },
             4 => Action::UnlinkHotKey { hot: other },
             5 => Action::SetValidatorMoniker { validator: other, moniker },
             6 => Action::ProposeTask { spec: cairn_types::TaskSpec { model: moniker, rounds: round, reward_pool: amount, ..task_spec() } },
@@ -250,17 +250,18 @@ proptest! {
             11 => Action::RevealScores { task: amount, round, scores, salt: [nonce as u8; 32] },
             12 => Action::AttestCheckpoint { task: amount, round, model: [fee as u8; 32] },
             13 => Action::RegisterModel { model: cairn_types::ModelRegistration {
-                graph: [seed as u8; 32], model_root: [fee as u8; 32], node_count: round,
+                graph: [seed as u8; 32], graph_bytes: fee, model_root: [fee as u8; 32], node_count: round,
                 input_shape: vec![round, 3], output_shape: vec![10], name: moniker.clone(),
                 licence: moniker, price: amount,
                 lineage: flag.then_some(cairn_types::Lineage { task: nonce, round }),
             } },
-            14 => Action::RequestInference { model: [seed as u8; 32], input: moniker.into_bytes(), payment: amount },
+            14 => Action::RequestInference { model: [seed as u8; 32], input: moniker.into_bytes(), payment: amount, provider: flag.then_some(other) },
             15 => Action::PostResult { request: amount, output: scores.iter().map(|&v| v as u8).collect(), exec_root: [fee as u8; 32], output_proof: moniker.into_bytes(), bond: fee },
             16 => Action::Challenge { request: amount, output: moniker.clone().into_bytes(), exec_root: [fee as u8; 32], output_proof: moniker.into_bytes(), k: round as u8, bond: fee },
             18 => Action::CreateValidator { consensus_key: other.clone(), moniker, self_bond: amount, proof_of_possession: cairn_types::sign_validator_pop(&key(seed + 1), &signer.public_key()) },
             19 => Action::Unjail { validator: other },
-            _ => Action::DisputeMove { request: amount, mv: scores.iter().flat_map(|v| v.to_le_bytes()).collect() },
+            20 => Action::RetireModel { model: [nonce as u8; 32] },
+            _ => Action::DisputeMove { request: amount, dispute: round, mv: scores.iter().flat_map(|v| v.to_le_bytes()).collect() },
         };
         let tx = Transaction { chain_id: "c".into(), signer: signer.public_key(), nonce, fee, action }.sign(&signer);
         let bytes = tx.encode();
