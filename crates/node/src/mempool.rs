@@ -84,6 +84,12 @@ impl Mempool {
         Ok(hash)
     }
 
+    /// Every pending transaction, signer by signer in key order and nonce order (read-only:
+    /// the blob policy asks which blobs pending transactions declare).
+    pub fn pending(&self) -> impl Iterator<Item = &SignedTx> {
+        self.by_sender.values()
+    }
+
     /// Candidates for a block, signer by signer in key order and nonce order, up to `max_txs`
     /// and `max_bytes`. The proposer still executes each one and drops those that fail.
     pub fn candidates(&self, max_txs: usize, max_bytes: usize) -> Vec<SignedTx> {

@@ -127,21 +127,8 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
         let rpc_addr = listener
             .local_addr()
             .expect("bound listener has an address");
-        // Consensus storage and p2p keep most file handles: the RPC gets a quarter at most.
-        let limits = cairn_rpc::RpcLimits {
-            connections_max: cairn_rpc::limits::connections_max_for_fd_limit(fd_limit),
-            ..cairn_rpc::RpcLimits::default()
-        };
-        let server = cairn_rpc::RpcServer::new(limits);
-        let backend = RpcBackend::new(handle.clone(), context.child("rpc"), server.stats());
-        let router = server.router(backend);
-        tokio::spawn(async move {
-            let forever = std::future::pending();
-            if let Err(err) = server.serve(listener, router, forever).await {
-                error!(%err, "RPC server stopped");
-            }
-        });
-        info!(%rpc_addr, connections_max = limits.connections_max, fd_limit, "RPC listening");
+        spawn_rpc(&handle, context.child("rpc"), listener, fd_limit);
+        info!(%rpc_addr, "RPC listening");
         spawn_blob_pruner(handle.clone());
         on_ready(&handle, rpc_addr);
 
@@ -153,6 +140,33 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
         0
     });
     Ok(code)
+}
+
+/// Serves the RPC on `listener`: blobs the chain declares are free to upload, the rest is
+/// charged; the connection cap is a quarter of the process's file handles, so consensus
+/// storage and p2p always keep most of them.
+fn spawn_rpc(
+    handle: &NodeHandle,
+    context: impl commonware_runtime::Metrics,
+    listener: tokio::net::TcpListener,
+    fd_limit: u64,
+) {
+    let declared = crate::blobs::ChainDeclared::new(handle.chain.clone());
+    handle.blobs.policy().set_declared(std::sync::Arc::new(declared));
+    let limits = cairn_rpc::RpcLimits {
+        connections_max: cairn_rpc::limits::connections_max_for_fd_limit(fd_limit),
+        ..cairn_rpc::RpcLimits::default()
+    };
+    info!(connections_max = limits.connections_max, fd_limit, "RPC limits");
+    let server = cairn_rpc::RpcServer::new(limits);
+    let backend = RpcBackend::new(handle.clone(), context, server.stats());
+    let router = server.router(backend);
+    tokio::spawn(async move {
+        let forever = std::future::pending();
+        if let Err(err) = server.serve(listener, router, forever).await {
+            error!(%err, "RPC server stopped");
+        }
+    });
 }
 
 /// How many times, [LOCK_RETRY_INTERVAL] apart, a starting node tries to take its blob store's

@@ -26,6 +26,7 @@
 //! peer's [`BLOB_CHANNEL_RATE_PER_SECOND`] are dropped for that peer (it fetches on demand).
 
 mod actor;
+pub mod declared;
 mod ingress;
 pub mod policy;
 pub mod prune;
@@ -33,6 +34,7 @@ pub mod sync;
 mod wire;
 
 pub use actor::Actor;
+pub use declared::ChainDeclared;
 pub use ingress::BlobService;
 pub use policy::{BlobPolicy, DeclaredBlobs, Uploader};
 pub use wire::Message;
