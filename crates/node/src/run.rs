@@ -152,12 +152,18 @@ fn spawn_rpc(
     fd_limit: u64,
 ) {
     let declared = crate::blobs::ChainDeclared::new(handle.chain.clone());
-    handle.blobs.policy().set_declared(std::sync::Arc::new(declared));
+    handle
+        .blobs
+        .policy()
+        .set_declared(std::sync::Arc::new(declared));
     let limits = cairn_rpc::RpcLimits {
         connections_max: cairn_rpc::limits::connections_max_for_fd_limit(fd_limit),
         ..cairn_rpc::RpcLimits::default()
     };
-    info!(connections_max = limits.connections_max, fd_limit, "RPC limits");
+    info!(
+        connections_max = limits.connections_max,
+        fd_limit, "RPC limits"
+    );
     let server = cairn_rpc::RpcServer::new(limits);
     let backend = RpcBackend::new(handle.clone(), context, server.stats());
     let router = server.router(backend);
