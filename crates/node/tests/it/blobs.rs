@@ -249,7 +249,7 @@ fn a_late_joiner_backfills_the_blobs_the_ledger_references() {
                 .lock()
                 .unwrap()
                 .finalized()
-                .model(&graph)
+                .model(&cairn_types::infer::model_id(&owner.public_key(), &graph))
                 .is_some()
         );
         assert_eq!(late.blobs.store().get(id).expect("read"), Some(bytes));
