@@ -39,9 +39,11 @@ impl<E: Metrics> Clone for RpcBackend<E> {
 }
 
 impl<E: Metrics> RpcBackend<E> {
-    /// The backend over `node`, reporting `node`'s metrics and `server`'s counters.
-    pub fn new(node: NodeHandle, metrics: E, server: Arc<RpcStats>) -> Self {
-        let gauges = Gauges::register(&metrics, server);
+    /// The backend over `node`, reporting every metric of the registry `metrics` belongs to,
+    /// with `server`'s counters registered on `metrics` and the blob store's figures on
+    /// `blob_metrics`.
+    pub fn new(node: NodeHandle, metrics: E, blob_metrics: E, server: Arc<RpcStats>) -> Self {
+        let gauges = Gauges::register(&metrics, &blob_metrics, server);
         RpcBackend {
             node,
             metrics: Arc::new(metrics),
@@ -417,37 +419,39 @@ struct Gauges {
 }
 
 impl Gauges {
-    fn register(context: &impl Metrics, server: Arc<RpcStats>) -> Self {
+    /// Registers the server's figures on `rpc` and the blob store's on `blobs` (each context
+    /// prefixes its names: `rpc_connections_open`, `blobs_store_bytes`, ...).
+    fn register(rpc: &impl Metrics, blobs: &impl Metrics, server: Arc<RpcStats>) -> Self {
         Gauges {
             server,
-            store_bytes: context.gauge("blob_store_bytes", "bytes of blobs stored"),
-            store_blobs: context.gauge("blob_store_blobs", "blobs stored"),
-            store_cap_bytes: context.gauge(
-                "blob_store_cap_bytes",
+            store_bytes: blobs.gauge("store_bytes", "bytes of blobs stored"),
+            store_blobs: blobs.gauge("store_blobs", "blobs stored"),
+            store_cap_bytes: blobs.gauge(
+                "store_cap_bytes",
                 "cap on stored blob bytes (follows the free disk)",
             ),
-            quota_used_bytes: context.gauge(
-                "blob_quota_used_bytes",
+            quota_used_bytes: blobs.gauge(
+                "quota_used_bytes",
                 "bytes of undeclared uploads and peer pushes charged to their senders",
             ),
-            connections_open: context.gauge("rpc_connections_open", "RPC connections open"),
-            connections_evicted: context.counter(
-                "rpc_connections_evicted",
+            connections_open: rpc.gauge("connections_open", "RPC connections open"),
+            connections_evicted: rpc.counter(
+                "connections_evicted",
                 "idle or half-sent RPC connections closed to make room at the cap",
             ),
-            connections_refused: context.counter(
-                "rpc_connections_refused",
+            connections_refused: rpc.counter(
+                "connections_refused",
                 "RPC connections closed at once: every open one had a request in flight",
             ),
-            connections_timed_out: context.counter(
-                "rpc_connections_timed_out",
+            connections_timed_out: rpc.counter(
+                "connections_timed_out",
                 "RPC connections closed because a request outlived the request timeout",
             ),
-            requests_shed: context.counter(
-                "rpc_requests_shed",
+            requests_shed: rpc.counter(
+                "requests_shed",
                 "RPC requests refused with 503 at the in-flight limit",
             ),
-            uploads_refused: context.family("blob_uploads_refused", "blob uploads refused"),
+            uploads_refused: rpc.family("uploads_refused", "blob uploads refused, by reason"),
             refreshing: std::sync::Mutex::new(()),
         }
     }

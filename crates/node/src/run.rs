@@ -127,7 +127,8 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
         let rpc_addr = listener
             .local_addr()
             .expect("bound listener has an address");
-        spawn_rpc(&handle, context.child("rpc"), listener, fd_limit);
+        let metrics = (context.child("rpc"), context.child("blobs"));
+        spawn_rpc(&handle, metrics, listener, fd_limit);
         info!(%rpc_addr, "RPC listening");
         spawn_blob_pruner(handle.clone());
         on_ready(&handle, rpc_addr);
@@ -145,9 +146,9 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
 /// Serves the RPC on `listener`: blobs the chain declares are free to upload, the rest is
 /// charged; the connection cap is a quarter of the process's file handles, so consensus
 /// storage and p2p always keep most of them.
-fn spawn_rpc(
+fn spawn_rpc<E: commonware_runtime::Metrics>(
     handle: &NodeHandle,
-    context: impl commonware_runtime::Metrics,
+    (rpc_metrics, blob_metrics): (E, E),
     listener: tokio::net::TcpListener,
     fd_limit: u64,
 ) {
@@ -165,7 +166,7 @@ fn spawn_rpc(
         fd_limit, "RPC limits"
     );
     let server = cairn_rpc::RpcServer::new(limits);
-    let backend = RpcBackend::new(handle.clone(), context, server.stats());
+    let backend = RpcBackend::new(handle.clone(), rpc_metrics, blob_metrics, server.stats());
     let router = server.router(backend);
     tokio::spawn(async move {
         let forever = std::future::pending();
