@@ -10,7 +10,8 @@
 //!   lock                 exclusive lock: one open BlobStore per directory
 //!   pins                 pinned ids, one hex id per line
 //!   aa/bb/<64 hex>       a blob; aa, bb = the id's first two bytes
-//!   tmp/                 writes in progress (never read; emptied at open)
+//!   tmp/                 writes in progress: puts and streaming writers (never read;
+//!                        emptied at open)
 //!   quarantine/<hex>.<n> files that failed verification, kept for inspection
 //! ```
 //!
@@ -31,16 +32,25 @@
 //!   unreadable pins file stops the store from opening rather than being forgotten.
 //! - Invariant: every bound is a named constant with its unit last ([`limits`]); every read of
 //!   a file is bounded by the size it should have.
-//! - Invariant: no `HashMap`/`HashSet` and no clock: ids are listed and pruned in sorted order.
+//! - Invariant: memory per write is bounded by what the caller hands over: a
+//!   [`BlobWriter`] streams chunks to its temporary file while hashing them, so a blob of any
+//!   size costs one chunk of memory, and its room under the cap is promised before any byte is
+//!   written.
+//! - Invariant: no `HashMap`/`HashSet` and no clock: ids are listed and pruned in sorted order;
+//!   [`UploadQuota`] charges bytes, not time (the caller decides when to release).
 
 mod disk;
 mod error;
 mod id;
 pub mod limits;
 mod pins;
+pub mod quota;
 mod store;
+mod writer;
 
 pub use error::{BlobError, Result};
 pub use id::{BlobId, ParseBlobIdError};
 pub use limits::BlobLimits;
+pub use quota::{Admission, QuotaError, QuotaLimits, Reservation, UploadQuota};
 pub use store::{BlobStore, PruneReport};
+pub use writer::BlobWriter;

@@ -6,6 +6,11 @@ pub const DEFAULT_BLOB_SIZE_MAX_BYTES: u64 = 1 << 30;
 /// Default cap on the sum of all stored blobs: 64 GiB.
 pub const DEFAULT_STORE_SIZE_MAX_BYTES: u64 = 64 << 30;
 
+/// The store may grow by at most 1/this of the space left on its file system
+/// ([`BlobStore::fit_cap_to_disk`](crate::BlobStore::fit_cap_to_disk)): half, so blobs never
+/// take the disk that consensus journals and the state snapshot need.
+pub const STORE_FREE_SPACE_SHARE_DIVISOR: u64 = 2;
+
 /// Most ids the pins file may hold. Pins are for a handful of checkpoints an operator wants to
 /// keep, not a second index; the bound also bounds the pins file read at open.
 pub const PINS_MAX: usize = 65_536;

@@ -26,7 +26,9 @@ const QUARANTINE_DIR: &str = "quarantine";
 #[derive(Debug)]
 pub struct BlobStore {
     dir: PathBuf,
-    limits: BlobLimits,
+    /// Largest single blob (fixed at open); the store cap lives in [State] because it follows
+    /// the free disk space.
+    blob_size_max_bytes: u64,
     state: Mutex<State>,
     /// Holds the directory's exclusive lock for as long as the store is open.
     _lock: File,
@@ -41,6 +43,11 @@ struct State {
     sizes: BTreeMap<BlobId, u64>,
     /// The sum of `sizes`.
     total_bytes: u64,
+    /// Room promised to [BlobWriter](crate::BlobWriter)s still streaming: counted against the
+    /// cap so concurrent uploads cannot overshoot it together.
+    reserved_bytes: u64,
+    /// The cap on `total_bytes` (see [`BlobStore::set_store_size_max_bytes`]).
+    store_size_max_bytes: u64,
     pins: BTreeSet<BlobId>,
     /// Makes each temporary file name unique.
     tmp_seq: u64,
@@ -89,13 +96,15 @@ impl BlobStore {
         let state = State {
             sizes,
             total_bytes,
+            reserved_bytes: 0,
+            store_size_max_bytes: limits.store_size_max_bytes,
             pins,
             tmp_seq: 0,
             quarantine_seq,
         };
         Ok(Self {
             dir,
-            limits,
+            blob_size_max_bytes: limits.blob_size_max_bytes,
             state: Mutex::new(state),
             _lock: lock,
         })
@@ -106,9 +115,36 @@ impl BlobStore {
         &self.dir
     }
 
-    /// The limits the store was opened with.
+    /// The limits in force: the per-blob limit the store was opened with and the current cap.
     pub fn limits(&self) -> BlobLimits {
-        self.limits
+        BlobLimits {
+            blob_size_max_bytes: self.blob_size_max_bytes,
+            store_size_max_bytes: self.state().store_size_max_bytes,
+        }
+    }
+
+    /// Changes the cap on the sum of stored blob sizes. Lowering it below what is stored
+    /// removes nothing: new blobs are refused until a prune makes room.
+    pub fn set_store_size_max_bytes(&self, max_bytes: u64) {
+        self.state().store_size_max_bytes = max_bytes;
+    }
+
+    /// Sets the cap from the file system's free space, so blobs can never fill the disk that
+    /// consensus storage shares: what is stored plus
+    /// 1/[STORE_FREE_SPACE_SHARE_DIVISOR](crate::limits::STORE_FREE_SPACE_SHARE_DIVISOR) of the
+    /// space still available to this process, never above `ceiling_bytes`. Returns the new cap.
+    pub fn fit_cap_to_disk(&self, ceiling_bytes: u64) -> Result<u64> {
+        let available = available_bytes(&self.dir)?;
+        let mut state = self.state();
+        let room = available / crate::limits::STORE_FREE_SPACE_SHARE_DIVISOR;
+        let cap = state.total_bytes.saturating_add(room).min(ceiling_bytes);
+        state.store_size_max_bytes = cap;
+        Ok(cap)
+    }
+
+    /// Bytes promised to writers still streaming (see [`writer`](Self::writer)).
+    pub fn reserved_bytes(&self) -> u64 {
+        self.state().reserved_bytes
     }
 
     /// Stores `bytes` and returns their id. Storing bytes already present is a no-op that
@@ -266,7 +302,7 @@ impl BlobStore {
     }
 
     fn check_size(&self, bytes: &[u8], max_bytes: u64) -> Result<()> {
-        let max = max_bytes.min(self.limits.blob_size_max_bytes);
+        let max = max_bytes.min(self.blob_size_max_bytes);
         let size = bytes.len() as u64;
         if size > max {
             return Err(BlobError::TooLarge { size, max });
@@ -286,25 +322,78 @@ impl BlobStore {
             }
             None => {}
         }
-        let max = self.limits.store_size_max_bytes;
-        let total = state.total_bytes;
-        if total.checked_add(size).is_none_or(|after| after > max) {
-            return Err(BlobError::StoreFull { size, total, max });
-        }
+        check_room(&state, size, 0)?;
         let path = self.blob_path(id);
-        let fanout = path
-            .parent()
-            .expect("a blob path has two parent directories");
-        ensure_dir(
-            fanout
-                .parent()
-                .expect("a blob path has two parent directories"),
-        )?;
-        ensure_dir(fanout)?;
+        self.ensure_fanout(id)?;
         let tmp = self.tmp_path(&mut state, &id.to_hex());
         write_atomic(&tmp, &path, bytes)?;
         state.sizes.insert(id, size);
-        state.total_bytes = total + size;
+        state.total_bytes = state.total_bytes.saturating_add(size);
+        Ok(())
+    }
+
+    /// Creates the two fan-out directories of blob `id`'s path.
+    fn ensure_fanout(&self, id: BlobId) -> Result<()> {
+        let path = self.blob_path(id);
+        let mut parents = path.ancestors().skip(1);
+        let (Some(bb), Some(aa)) = (parents.next(), parents.next()) else {
+            // `blob_path` always joins `dir/aa/bb/<hex>`.
+            return Err(io_err("place", &path)(io::ErrorKind::InvalidInput.into()));
+        };
+        ensure_dir(aa)?;
+        ensure_dir(bb)
+    }
+
+    /// Promises `bytes` of room to a writer: refused when what is stored, what other writers
+    /// were promised and `bytes` would pass the cap.
+    pub(crate) fn reserve(&self, bytes: u64) -> Result<()> {
+        let mut state = self.state();
+        check_room(&state, bytes, 0)?;
+        state.reserved_bytes = state.reserved_bytes.saturating_add(bytes);
+        Ok(())
+    }
+
+    /// Gives back room promised by [`reserve`](Self::reserve).
+    pub(crate) fn unreserve(&self, bytes: u64) {
+        let mut state = self.state();
+        state.reserved_bytes = state.reserved_bytes.saturating_sub(bytes);
+    }
+
+    /// A fresh temporary path for a writer; the file is created by the caller.
+    pub(crate) fn new_tmp_path(&self, stem: &str) -> PathBuf {
+        let mut state = self.state();
+        self.tmp_path(&mut state, stem)
+    }
+
+    /// Moves the synced, hash-checked temporary file `tmp` (`size` bytes of blob `id`) into
+    /// place, within the room `reserved` for it. Already held: `tmp` is removed, a no-op.
+    pub(crate) fn commit_file(
+        &self,
+        id: BlobId,
+        tmp: &Path,
+        size: u64,
+        reserved: u64,
+    ) -> Result<()> {
+        let mut state = self.state();
+        match state.sizes.get(&id) {
+            Some(&held) if held == size => {
+                let _ = fs::remove_file(tmp);
+                return Ok(());
+            }
+            // A file of the wrong length cannot be these bytes: it is damaged, replace it.
+            Some(_) => {
+                self.quarantine(&mut state, id)?;
+            }
+            None => {}
+        }
+        // The writer's own promise is part of `reserved_bytes`: do not count it twice.
+        check_room(&state, size, reserved)?;
+        self.ensure_fanout(id)?;
+        let path = self.blob_path(id);
+        fs::rename(tmp, &path).map_err(io_err("rename into place", &path))?;
+        sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+        state.sizes.insert(id, size);
+        state.total_bytes = state.total_bytes.saturating_add(size);
         Ok(())
     }
 
@@ -317,7 +406,8 @@ impl BlobStore {
             Err(e) => return Err(io_err("open", path)(e)),
         };
         // Bounded read: one byte past the expected size is enough to know it is wrong.
-        let mut bytes = Vec::with_capacity(size.min(self.limits.blob_size_max_bytes) as usize);
+        let capacity = usize::try_from(size.min(self.blob_size_max_bytes)).unwrap_or(0);
+        let mut bytes = Vec::with_capacity(capacity);
         file.take(size.saturating_add(1))
             .read_to_end(&mut bytes)
             .map_err(io_err("read", &path))?;
@@ -381,6 +471,27 @@ impl BlobStore {
             .join(TMP_DIR)
             .join(format!("{stem}.{}", state.tmp_seq))
     }
+}
+
+/// Refuses `size` new bytes when the stored total plus the room promised to writers (less
+/// `own_reserved`, the caller's own promise) plus `size` would pass the cap.
+fn check_room(state: &State, size: u64, own_reserved: u64) -> Result<()> {
+    let max = state.store_size_max_bytes;
+    let total = state
+        .total_bytes
+        .saturating_add(state.reserved_bytes.saturating_sub(own_reserved));
+    if total.checked_add(size).is_none_or(|after| after > max) {
+        return Err(BlobError::StoreFull { size, total, max });
+    }
+    Ok(())
+}
+
+/// Bytes the file system holding `dir` still has for an unprivileged writer (statvfs
+/// `f_bavail` × `f_frsize`).
+fn available_bytes(dir: &Path) -> Result<u64> {
+    let stat = rustix::fs::statvfs(dir)
+        .map_err(|e| io_err("measure free space of", dir)(io::Error::from(e)))?;
+    Ok(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 /// Drops `id` from the index and the size total.

@@ -104,6 +104,12 @@ impl Mempool {
         Ok(hash)
     }
 
+    /// Every pending transaction (read-only: the blob policy asks which blobs pending
+    /// transactions declare).
+    pub fn pending(&self) -> impl Iterator<Item = &SignedTx> {
+        self.by_sender.values().map(|(_, tx)| tx)
+    }
+
     /// Candidates for a block in arrival order, up to `max_txs` and `max_bytes`; a signer's
     /// transactions stay in nonce order (one that arrived before its predecessor waits for a
     /// later block). The proposer still executes each one and drops those that fail.

@@ -15,13 +15,17 @@ use commonware_consensus::types::Height;
 use commonware_runtime::Metrics;
 use std::sync::Arc;
 // Blobs.
-use cairn_blobs::{BlobError, BlobId};
-use cairn_rpc::api::BlobInfo;
+use crate::blobs::{BLOB_SIZE_MAX_BYTES, Uploader};
+use cairn_blobs::{Admission, BlobId};
+use cairn_rpc::error::{blob_error, quota_error};
+use cairn_rpc::{RpcStats, Upload, UploadRequest};
 
 pub struct RpcBackend<E: Metrics> {
     node: NodeHandle,
     /// Runtime context whose registry holds every metric of the node.
     metrics: Arc<E>,
+    /// Blob store, quota and RPC server figures, refreshed into `metrics` at each scrape.
+    gauges: Arc<Gauges>,
 }
 
 impl<E: Metrics> Clone for RpcBackend<E> {
@@ -29,15 +33,21 @@ impl<E: Metrics> Clone for RpcBackend<E> {
         RpcBackend {
             node: self.node.clone(),
             metrics: self.metrics.clone(),
+            gauges: self.gauges.clone(),
         }
     }
 }
 
 impl<E: Metrics> RpcBackend<E> {
-    pub fn new(node: NodeHandle, metrics: E) -> Self {
+    /// The backend over `node`, reporting every metric of the registry `metrics` belongs to,
+    /// with `server`'s counters registered on `metrics` and the blob store's figures on
+    /// `blob_metrics`.
+    pub fn new(node: NodeHandle, metrics: E, blob_metrics: E, server: Arc<RpcStats>) -> Self {
+        let gauges = Gauges::register(&metrics, &blob_metrics, server);
         RpcBackend {
             node,
             metrics: Arc::new(metrics),
+            gauges: Arc::new(gauges),
         }
     }
 
@@ -322,33 +332,43 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
     }
 
     async fn metrics(&self) -> Result<String, RpcError> {
+        self.gauges.refresh(&self.node.blobs);
         Ok(self.metrics.encode())
     }
 
     // --- Blobs ---
 
-    async fn put_blob(
+    type UploadHold = Admission<Uploader>;
+
+    async fn open_upload(
         &self,
-        bytes: Vec<u8>,
-        expected: Option<String>,
-    ) -> Result<BlobInfo, RpcError> {
-        let size = bytes.len() as u64;
-        let id = match expected {
-            Some(expected) => {
-                let expected = parse_blob_id(&expected)?;
-                self.node
-                    .blobs
-                    .put_expected(expected, bytes)
-                    .await
-                    .map(|()| expected)
-            }
-            None => self.node.blobs.put(bytes).await,
+        request: UploadRequest,
+    ) -> Result<Upload<Admission<Uploader>>, RpcError> {
+        let blobs = &self.node.blobs;
+        // No declared length: hold room for the largest blob (given back at the end).
+        let requested = request.size_bytes.unwrap_or(BLOB_SIZE_MAX_BYTES);
+        let uploader = Uploader::Client(request.client);
+        let hold = blobs
+            .policy()
+            .admit(uploader, request.expected, requested)
+            .map_err(|e| quota_error(&e))?;
+        let max = hold.max_bytes().min(BLOB_SIZE_MAX_BYTES);
+        let writer = blobs.store().writer(max).map_err(blob_error)?;
+        Ok(Upload { writer, hold })
+    }
+
+    async fn uploaded(&self, id: BlobId, size: u64, hold: Admission<Uploader>) {
+        let blobs = &self.node.blobs;
+        blobs.policy().settle(hold, id, size);
+        // Peers get it too (best effort: one that misses it fetches it on demand). Read back
+        // off the server's threads; the bytes live only as long as the push.
+        let store = blobs.store().clone();
+        match tokio::task::spawn_blocking(move || store.get(id)).await {
+            Ok(Ok(Some(bytes))) => blobs.push_stored(id, bytes).await,
+            Ok(Ok(None)) => {}
+            Ok(Err(err)) => tracing::warn!(%id, %err, "cannot read back an uploaded blob"),
+            Err(err) => tracing::warn!(%id, %err, "blob read-back task failed"),
         }
-        .map_err(blob_error)?;
-        Ok(BlobInfo {
-            id: id.to_hex(),
-            size,
-        })
     }
 
     async fn get_blob(&self, id: String) -> Result<Option<Vec<u8>>, RpcError> {
@@ -371,17 +391,105 @@ fn parse_blob_id(id: &str) -> Result<BlobId, RpcError> {
         .map_err(|e| bad("id", format!("is not a blob id: {e}")))
 }
 
-/// A blob store refusal as the RPC error a client can act on; faults are internal errors.
-fn blob_error(err: BlobError) -> RpcError {
-    match err {
-        BlobError::HashMismatch { expected, got } => RpcError::BlobHashMismatch {
-            expected: expected.to_hex(),
-            got: got.to_hex(),
-        },
-        BlobError::TooLarge { size, max } => RpcError::BlobTooLarge { size, max },
-        err @ BlobError::StoreFull { .. } => RpcError::BlobStoreFull {
-            reason: err.to_string(),
-        },
-        err => RpcError::internal(err),
+// --- Metrics of the blob store, the upload quota and the RPC server ---
+
+use commonware_runtime::telemetry::metrics::{
+    Counter, CounterFamily, Gauge, GaugeExt as _, MetricsExt as _,
+};
+
+/// Labels of `blob_uploads_refused` (`reason`).
+type ReasonLabel = Vec<(String, String)>;
+
+/// Figures that live outside the metrics registry (the store, the quota ledger, the server's
+/// atomics), copied into registered metrics when `GET /metrics` is scraped.
+struct Gauges {
+    server: Arc<RpcStats>,
+    store_bytes: Gauge,
+    store_blobs: Gauge,
+    store_cap_bytes: Gauge,
+    quota_used_bytes: Gauge,
+    connections_open: Gauge,
+    connections_evicted: Counter,
+    connections_refused: Counter,
+    connections_timed_out: Counter,
+    requests_shed: Counter,
+    uploads_refused: CounterFamily<ReasonLabel>,
+    /// Serializes refreshes, so two scrapes never add the same increment twice.
+    refreshing: std::sync::Mutex<()>,
+}
+
+impl Gauges {
+    /// Registers the server's figures on `rpc` and the blob store's on `blobs` (each context
+    /// prefixes its names: `rpc_connections_open`, `blobs_store_bytes`, ...).
+    fn register(rpc: &impl Metrics, blobs: &impl Metrics, server: Arc<RpcStats>) -> Self {
+        Gauges {
+            server,
+            store_bytes: blobs.gauge("store_bytes", "bytes of blobs stored"),
+            store_blobs: blobs.gauge("store_blobs", "blobs stored"),
+            store_cap_bytes: blobs.gauge(
+                "store_cap_bytes",
+                "cap on stored blob bytes (follows the free disk)",
+            ),
+            quota_used_bytes: blobs.gauge(
+                "quota_used_bytes",
+                "bytes of undeclared uploads and peer pushes charged to their senders",
+            ),
+            connections_open: rpc.gauge("connections_open", "RPC connections open"),
+            connections_evicted: rpc.counter(
+                "connections_evicted",
+                "idle or half-sent RPC connections closed to make room at the cap",
+            ),
+            connections_refused: rpc.counter(
+                "connections_refused",
+                "RPC connections closed at once: every open one had a request in flight",
+            ),
+            connections_timed_out: rpc.counter(
+                "connections_timed_out",
+                "RPC connections closed because a request outlived the request timeout",
+            ),
+            requests_shed: rpc.counter(
+                "requests_shed",
+                "RPC requests refused with 503 at the in-flight limit",
+            ),
+            uploads_refused: rpc.family("uploads_refused", "blob uploads refused, by reason"),
+            refreshing: std::sync::Mutex::new(()),
+        }
+    }
+
+    fn refresh(&self, blobs: &crate::blobs::BlobService) {
+        let _one_at_a_time = self
+            .refreshing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let store = blobs.store();
+        let _ = self.store_bytes.try_set(store.total_bytes());
+        let _ = self.store_blobs.try_set(store.list().len());
+        let _ = self
+            .store_cap_bytes
+            .try_set(store.limits().store_size_max_bytes);
+        let _ = self
+            .quota_used_bytes
+            .try_set(blobs.policy().quota().used_bytes());
+        let server = &self.server;
+        let _ = self.connections_open.try_set(server.connections_open());
+        catch_up(&self.connections_evicted, server.connections_evicted());
+        catch_up(&self.connections_refused, server.connections_refused());
+        catch_up(&self.connections_timed_out, server.connections_timed_out());
+        catch_up(&self.requests_shed, server.requests_shed());
+        for reason in cairn_rpc::UploadRefusal::ALL {
+            let label = vec![("reason".to_string(), reason.label().to_string())];
+            catch_up(
+                &self.uploads_refused.get_or_create(&label),
+                server.uploads_refused(reason),
+            );
+        }
+    }
+}
+
+/// Raises `counter` to `total` (the server's own monotonic count).
+fn catch_up(counter: &commonware_runtime::telemetry::metrics::raw::Counter, total: u64) {
+    let now = counter.get();
+    if total > now {
+        counter.inc_by(total - now);
     }
 }

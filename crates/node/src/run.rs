@@ -40,6 +40,7 @@ pub type OnReady = Box<dyn FnOnce(&NodeHandle, SocketAddr) + Send>;
 
 /// Runs the node until Ctrl-C; returns the process exit code.
 pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
+    let fd_limit = raise_fd_limit();
     let signer = read_key_file(&config.key_file)?;
     let genesis = Genesis::load(&config.genesis)?;
     let (_, participants, _) = engine::genesis_parts(&genesis)?;
@@ -126,13 +127,8 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
         let rpc_addr = listener
             .local_addr()
             .expect("bound listener has an address");
-        let backend = RpcBackend::new(handle.clone(), context.child("rpc"));
-        let router = cairn_rpc::server::router(backend);
-        tokio::spawn(async move {
-            if let Err(err) = cairn_rpc::server::serve(listener, router).await {
-                error!(%err, "RPC server stopped");
-            }
-        });
+        let metrics = (context.child("rpc"), context.child("blobs"));
+        spawn_rpc(&handle, metrics, listener, fd_limit);
         info!(%rpc_addr, "RPC listening");
         spawn_blob_pruner(handle.clone());
         on_ready(&handle, rpc_addr);
@@ -147,14 +143,65 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
     Ok(code)
 }
 
+/// Serves the RPC on `listener`: blobs the chain declares are free to upload, the rest is
+/// charged; the connection cap is a quarter of the process's file handles, so consensus
+/// storage and p2p always keep most of them.
+fn spawn_rpc<E: commonware_runtime::Metrics>(
+    handle: &NodeHandle,
+    (rpc_metrics, blob_metrics): (E, E),
+    listener: tokio::net::TcpListener,
+    fd_limit: u64,
+) {
+    let declared = crate::blobs::ChainDeclared::new(handle.chain.clone());
+    handle
+        .blobs
+        .policy()
+        .set_declared(std::sync::Arc::new(declared));
+    let limits = cairn_rpc::RpcLimits {
+        connections_max: cairn_rpc::limits::connections_max_for_fd_limit(fd_limit),
+        ..cairn_rpc::RpcLimits::default()
+    };
+    info!(
+        connections_max = limits.connections_max,
+        fd_limit, "RPC limits"
+    );
+    let server = cairn_rpc::RpcServer::new(limits);
+    let backend = RpcBackend::new(handle.clone(), rpc_metrics, blob_metrics, server.stats());
+    let router = server.router(backend);
+    tokio::spawn(async move {
+        let forever = std::future::pending();
+        if let Err(err) = server.serve(listener, router, forever).await {
+            error!(%err, "RPC server stopped");
+        }
+    });
+}
+
 /// How many times, [LOCK_RETRY_INTERVAL] apart, a starting node tries to take its blob store's
 /// lock: a previous incarnation killed with SIGKILL may still be exiting (the kernel tears down
 /// its memory, then closes its files), about 10 s in all.
 const LOCK_RETRIES: u32 = 50;
 const LOCK_RETRY_INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// Opens the node's blob store, waiting for a previous process to release it.
+/// Opens the node's blob store, waiting for a previous process to release it, with its cap
+/// fitted to the free disk.
 fn open_blob_store(dir: &std::path::Path) -> Result<cairn_blobs::BlobStore, StartError> {
+    let store = open_locked_blob_store(dir)?;
+    fit_blob_cap(&store);
+    Ok(store)
+}
+
+/// At most half the free disk, never above the 64 GiB ceiling: blobs must not take the space
+/// consensus journals and snapshots need.
+fn fit_blob_cap(store: &cairn_blobs::BlobStore) {
+    let ceiling = cairn_blobs::limits::DEFAULT_STORE_SIZE_MAX_BYTES;
+    match store.fit_cap_to_disk(ceiling) {
+        Ok(cap) => tracing::debug!(cap, "blob store cap fitted to the free disk"),
+        // Keep the previous cap: a failed measurement is no reason to stop serving blobs.
+        Err(err) => warn!(%err, "cannot measure the free disk for the blob store cap"),
+    }
+}
+
+fn open_locked_blob_store(dir: &std::path::Path) -> Result<cairn_blobs::BlobStore, StartError> {
     let limits = cairn_blobs::BlobLimits {
         blob_size_max_bytes: crate::blobs::BLOB_SIZE_MAX_BYTES,
         ..cairn_blobs::BlobLimits::default()
@@ -174,31 +221,22 @@ fn open_blob_store(dir: &std::path::Path) -> Result<cairn_blobs::BlobStore, Star
     }
 }
 
-/// Every [BLOB_PRUNE_INTERVAL](crate::blobs::prune::BLOB_PRUNE_INTERVAL), drops blobs the
-/// finalized ledger no longer references (after a grace period for fresh uploads).
-// Local housekeeping by file age; the wall clock never reaches consensus from here.
-#[allow(clippy::disallowed_methods)]
+/// Every [BLOB_PRUNE_INTERVAL](crate::blobs::prune::BLOB_PRUNE_INTERVAL): drops blobs the
+/// finalized ledger no longer references and nothing declares (after a grace period for fresh
+/// uploads), stops charging quotas for blobs that became declared or left, and refits the
+/// store cap to the free disk.
 fn spawn_blob_pruner(handle: NodeHandle) {
-    use crate::blobs::prune::{BLOB_PRUNE_GRACE, BLOB_PRUNE_INTERVAL, prune_unreferenced};
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(BLOB_PRUNE_INTERVAL).await;
+            tokio::time::sleep(crate::blobs::prune::BLOB_PRUNE_INTERVAL).await;
             let referenced = handle
                 .chain
                 .lock()
                 .expect("chain lock")
                 .finalized()
                 .referenced_blobs();
-            let store = handle.blobs.store().clone();
-            let pruned = tokio::task::spawn_blocking(move || {
-                prune_unreferenced(
-                    &store,
-                    &referenced,
-                    BLOB_PRUNE_GRACE,
-                    std::time::SystemTime::now(),
-                )
-            })
-            .await;
+            let blobs = handle.blobs.clone();
+            let pruned = tokio::task::spawn_blocking(move || prune_once(&blobs, &referenced)).await;
             match pruned {
                 Ok(Ok(report)) if !report.removed.is_empty() => {
                     info!(
@@ -213,6 +251,46 @@ fn spawn_blob_pruner(handle: NodeHandle) {
             }
         }
     });
+}
+
+/// One pass of [spawn_blob_pruner] (blocking file-system work).
+// Local housekeeping by file age; the wall clock never reaches consensus from here.
+#[allow(clippy::disallowed_methods)]
+fn prune_once(
+    blobs: &crate::blobs::BlobService,
+    referenced: &[[u8; 32]],
+) -> Result<cairn_blobs::PruneReport, cairn_blobs::BlobError> {
+    use crate::blobs::prune::{BLOB_PRUNE_GRACE, prune_unreferenced};
+    let store = blobs.store();
+    let mut keep = blobs.policy().declared();
+    keep.extend(referenced.iter().map(|h| cairn_blobs::BlobId::from(*h)));
+    let report = prune_unreferenced(store, &keep, BLOB_PRUNE_GRACE, std::time::SystemTime::now());
+    blobs.policy().release_settled(store);
+    fit_blob_cap(store);
+    report
+}
+
+/// Raises this process's soft limit on open files to its hard limit (consensus journals, the
+/// block archive, p2p and RPC connections all need handles) and returns the soft limit now in
+/// force, from which the RPC connection cap is derived. Unknown or unlimited: a large value.
+fn raise_fd_limit() -> u64 {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    let soft = limit.current.unwrap_or(u64::MAX);
+    if limit.maximum.is_some_and(|hard| hard <= soft) {
+        return soft;
+    }
+    let raised = rustix::process::Rlimit {
+        current: limit.maximum,
+        maximum: limit.maximum,
+    };
+    match setrlimit(Resource::Nofile, raised) {
+        Ok(()) => limit.maximum.unwrap_or(u64::MAX),
+        Err(err) => {
+            warn!(%err, soft, "cannot raise the open-file limit; keeping it");
+            soft
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,9 +1,31 @@
 //! The seam between the RPC server and the node.
 
 use crate::RpcError;
-use crate::api::{AccountProofView, AccountView, BlobInfo, Receipt, Status, ValidatorView};
+use crate::api::{AccountProofView, AccountView, Receipt, Status, ValidatorView};
+use cairn_blobs::{BlobId, BlobWriter};
 use cairn_types::Block;
 use std::future::Future;
+use std::net::IpAddr;
+
+/// An upload as the server knows it before reading a byte of its body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UploadRequest {
+    /// The id the bytes must hash to (`PUT /blobs/{id}`); `None` for `PUT /blobs`.
+    pub expected: Option<BlobId>,
+    /// The body's declared length (`Content-Length`), when the client sent one.
+    pub size_bytes: Option<u64>,
+    /// The client's address: quotas are per address.
+    pub client: IpAddr,
+}
+
+/// An upload the backend agreed to take: the writer its body streams into (the writer's
+/// `max_bytes` bounds the body) and what the backend holds for it (a quota reservation, say),
+/// handed back to [Backend::uploaded] once the blob is stored, or dropped if it fails.
+#[derive(Debug)]
+pub struct Upload<H> {
+    pub writer: BlobWriter,
+    pub hold: H,
+}
 
 /// What the server needs from a node. Hex arguments arrive validated and in canonical form
 /// (lower-case, no `0x`, keys 32 bytes, hashes 32 bytes).
@@ -58,17 +80,29 @@ pub trait Backend {
     fn metrics(&self) -> impl Future<Output = Result<String, RpcError>> + Send;
 
     // --- Blobs (`PUT /blobs`, `GET /blobs/{id}`, `cairn_hasBlob`) ---
-    // Ids are canonical lower-case hex of a 32-byte BLAKE3 hash; `bytes` are at most
+    // Ids are canonical lower-case hex of a 32-byte BLAKE3 hash; blobs are at most
     // [BLOB_BODY_MAX_BYTES](crate::BLOB_BODY_MAX_BYTES).
 
-    /// Stores `bytes` (and shares them with peers). With `expected`, bytes that do not hash to
-    /// it are [RpcError::BlobHashMismatch] and nothing is stored. Refusals:
-    /// [RpcError::BlobTooLarge], [RpcError::BlobStoreFull].
-    fn put_blob(
+    /// What an accepted upload holds until it ends (dropped when it fails).
+    type UploadHold: Send + 'static;
+
+    /// Decides, before any byte is read, whether to take an upload and how large it may be.
+    /// Refusals: [RpcError::BlobQuotaExceeded] (nothing references the blob and the client's
+    /// quota is spent), [RpcError::BlobTooLarge] (over the size the ledger declared for it),
+    /// [RpcError::BlobStoreFull].
+    fn open_upload(
         &self,
-        bytes: Vec<u8>,
-        expected: Option<String>,
-    ) -> impl Future<Output = Result<BlobInfo, RpcError>> + Send;
+        request: UploadRequest,
+    ) -> impl Future<Output = Result<Upload<Self::UploadHold>, RpcError>> + Send;
+
+    /// Blob `id` of `size` bytes, streamed through an upload this backend opened, is stored
+    /// (hash-checked): settle what `hold` held and share the blob with peers.
+    fn uploaded(
+        &self,
+        id: BlobId,
+        size: u64,
+        hold: Self::UploadHold,
+    ) -> impl Future<Output = ()> + Send;
 
     /// The bytes of blob `id`, verified against it; a node without it asks its peers first
     /// (bounded wait). `None` when no one had it.

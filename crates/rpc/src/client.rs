@@ -350,6 +350,9 @@ impl RpcClient {
             .timeout_global(Some(Duration::from_millis(CLIENT_BLOB_TIMEOUT_MS)))
             .build()
             .header("content-type", BLOB_CONTENT_TYPE)
+            // Wait for the node's go-ahead before sending the body: a refused upload (quota,
+            // busy, too large) is answered at once, and no bytes are sent for nothing.
+            .header("expect", "100-continue")
             .send(bytes);
         let (status, body) = self.exchange(sent)?;
         if status != 200 {

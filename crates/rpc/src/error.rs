@@ -20,6 +20,12 @@ pub const CODE_BLOB_HASH_MISMATCH: i64 = -32010;
 pub const CODE_BLOB_TOO_LARGE: i64 = -32011;
 /// Cairn error code: the node's blob store is full.
 pub const CODE_BLOB_STORE_FULL: i64 = -32012;
+/// Cairn error code: an upload would pass a quota for blobs nothing references yet (HTTP 429).
+pub const CODE_BLOB_QUOTA_EXCEEDED: i64 = -32013;
+/// Cairn error code: a limit on work in flight was reached; retry shortly (HTTP 503).
+pub const CODE_BUSY: i64 = -32014;
+/// Cairn error code: a request body stalled (HTTP 408).
+pub const CODE_BODY_TIMEOUT: i64 = -32015;
 
 /// Why a JSON-RPC request failed. Backends return [RpcError::TxRejected], [RpcError::NotFound]
 /// and [RpcError::Internal]; the server produces the others.
@@ -51,6 +57,28 @@ pub enum RpcError {
     /// The node's blob store cannot take the blob (the reason says how full it is).
     #[error("blob store full: {reason}")]
     BlobStoreFull { reason: String },
+    /// An upload of `requested` bytes would take `used` past `max` bytes of blobs nothing
+    /// references yet; `limit` names the quota (`per_uploader` or `total`) and `reason` says
+    /// what to do.
+    #[error("{reason}")]
+    BlobQuotaExceeded {
+        limit: String,
+        used: u64,
+        requested: u64,
+        max: u64,
+        reason: String,
+    },
+    // --- Load ---
+    /// `max` `what` are already in flight: the limit named `limit` was reached.
+    #[error("node busy: {max} {what} already in flight (limit `{limit}`); retry shortly")]
+    Busy {
+        what: String,
+        limit: String,
+        max: u64,
+    },
+    /// Nothing of the request body arrived for `timeout_ms` ms.
+    #[error("request body stalled: nothing arrived for {timeout_ms} ms")]
+    BodyTimeout { timeout_ms: u64 },
 }
 
 impl RpcError {
@@ -67,6 +95,9 @@ impl RpcError {
             RpcError::BlobHashMismatch { .. } => CODE_BLOB_HASH_MISMATCH,
             RpcError::BlobTooLarge { .. } => CODE_BLOB_TOO_LARGE,
             RpcError::BlobStoreFull { .. } => CODE_BLOB_STORE_FULL,
+            RpcError::BlobQuotaExceeded { .. } => CODE_BLOB_QUOTA_EXCEEDED,
+            RpcError::Busy { .. } => CODE_BUSY,
+            RpcError::BodyTimeout { .. } => CODE_BODY_TIMEOUT,
         }
     }
 
@@ -75,6 +106,46 @@ impl RpcError {
         RpcError::InvalidParams {
             param: param.to_string(),
             reason: reason.into(),
+        }
+    }
+
+    /// The error body's `data` member, for errors that carry numbers a client can act on.
+    pub fn data(&self) -> Option<serde_json::Value> {
+        use serde_json::json;
+        match self {
+            RpcError::InvalidParams { param, .. } => Some(json!({ "param": param })),
+            RpcError::BlobHashMismatch { expected, got } => {
+                Some(json!({ "expected": expected, "got": got }))
+            }
+            RpcError::BlobTooLarge { size, max } => Some(json!({ "size": size, "max": max })),
+            RpcError::BlobQuotaExceeded {
+                limit,
+                used,
+                requested,
+                max,
+                ..
+            } => Some(json!({ "limit": limit, "used": used, "requested": requested, "max": max })),
+            RpcError::Busy { limit, max, .. } => Some(json!({ "limit": limit, "max": max })),
+            RpcError::BodyTimeout { timeout_ms } => Some(json!({ "timeout_ms": timeout_ms })),
+            _ => None,
+        }
+    }
+
+    /// The HTTP status an error travels with when it is not a JSON-RPC 200 answer (blob
+    /// routes, refusals before a request is parsed).
+    pub fn http_status(&self) -> u16 {
+        match self {
+            RpcError::Parse { .. }
+            | RpcError::InvalidRequest { .. }
+            | RpcError::InvalidParams { .. }
+            | RpcError::BlobHashMismatch { .. } => 400,
+            RpcError::NotFound { .. } => 404,
+            RpcError::BodyTimeout { .. } => 408,
+            RpcError::BlobTooLarge { .. } => 413,
+            RpcError::BlobQuotaExceeded { .. } => 429,
+            RpcError::Busy { .. } => 503,
+            RpcError::BlobStoreFull { .. } => 507,
+            _ => 500,
         }
     }
 
@@ -95,5 +166,33 @@ impl RpcError {
         RpcError::Internal {
             reason: reason.to_string(),
         }
+    }
+}
+
+/// A blob store refusal as the RPC error a client can act on; faults are internal errors.
+pub fn blob_error(err: cairn_blobs::BlobError) -> RpcError {
+    use cairn_blobs::BlobError;
+    match err {
+        BlobError::HashMismatch { expected, got } => RpcError::BlobHashMismatch {
+            expected: expected.to_hex(),
+            got: got.to_hex(),
+        },
+        BlobError::TooLarge { size, max } => RpcError::BlobTooLarge { size, max },
+        err @ BlobError::StoreFull { .. } => RpcError::BlobStoreFull {
+            reason: err.to_string(),
+        },
+        err => RpcError::internal(err),
+    }
+}
+
+/// A quota refusal with its numbers (HTTP 429).
+pub fn quota_error(err: &cairn_blobs::QuotaError) -> RpcError {
+    let (limit, used, requested, max) = err.numbers();
+    RpcError::BlobQuotaExceeded {
+        limit: limit.to_string(),
+        used,
+        requested,
+        max,
+        reason: err.to_string(),
     }
 }

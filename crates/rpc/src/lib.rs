@@ -6,19 +6,30 @@
 //!
 //! Invariant: every parameter is validated (shape, hex, length) before the backend sees it, so
 //! a backend receives only canonical lower-case hex keys and digests.
+//!
+//! Invariant: everything a client can hold is bounded ([limits]): connections (with eviction
+//! of idle and half-sent ones), requests and uploads in flight, the time to send a head, a body
+//! or a whole request, and the memory of a body (a JSON body in full, at most
+//! [RPC_BODY_MAX_BYTES]; a blob one batch at a time, streamed to disk).
 
 pub mod api;
 pub mod backend;
+mod blob_routes;
 pub mod client;
 pub mod error;
 pub mod infer_api;
+pub mod limits;
+mod listener;
 pub mod server;
+pub mod stats;
 pub mod task_api;
 
-pub use backend::Backend;
+pub use backend::{Backend, Upload, UploadRequest};
 pub use client::{ClientError, RpcClient};
 pub use error::RpcError;
-pub use server::{router, serve, serve_with_shutdown};
+pub use limits::RpcLimits;
+pub use server::{RpcServer, router, serve, serve_with_shutdown};
+pub use stats::{RpcStats, UploadRefusal};
 
 /// Largest HTTP request body the server reads (a batch of submitted transactions fits easily).
 pub const RPC_BODY_MAX_BYTES: usize = 1024 * 1024;

@@ -1,31 +1,37 @@
 //! The HTTP server: JSON-RPC 2.0 on `POST /`, Prometheus metrics on `GET /metrics`, liveness on
-//! `GET /health`.
+//! `GET /health`, blobs on `PUT /blobs`, `PUT /blobs/{id}` and `GET /blobs/{id}`.
 //!
 //! Every request is parsed and its parameters validated here, so backends see only canonical
-//! values. Errors travel as JSON-RPC error objects with HTTP 200, except a body over
-//! [RPC_BODY_MAX_BYTES], which is refused with HTTP 413 before it is read.
+//! values. Errors travel as JSON-RPC error objects with HTTP 200, except refusals before a
+//! request is handled, each with the HTTP status that fits: a body over
+//! [RPC_BODY_MAX_BYTES] (413), a body that stalls (408), and a request beyond the in-flight
+//! limit (503). Connections are served by [crate::listener] under [RpcLimits].
 
 use crate::api::{BlockView, SubmitResult};
-use crate::{BLOB_BODY_MAX_BYTES, api::BlobInfo};
+use crate::limits::{REFUSED_BODY_DRAIN_MAX_BYTES, REFUSED_BODY_DRAIN_TIMEOUT, RpcLimits};
+use crate::stats::RpcStats;
 use crate::{Backend, RPC_BATCH_MAX, RPC_BODY_MAX_BYTES, RpcError};
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::Path;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::HeaderMap;
-use axum::http::{StatusCode, header};
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::put;
 use axum::routing::{get, post};
-use cairn_blobs::BlobId;
+use axum::{Extension, Router};
 use cairn_types::{Block, SignedTx, limits, parse_digest, parse_public_key, to_hex};
+use http_body_util::BodyExt as _;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub use crate::blob_routes::BLOB_CONTENT_TYPE;
 
 /// Content type of `GET /metrics` (Prometheus text exposition format 0.0.4).
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// Seconds a refused client is told to wait (`Retry-After` of a 503).
+const BUSY_RETRY_AFTER_SECONDS: &str = "1";
 
 /// Every method with its parameter names, in positional order.
 pub const METHODS: &[(&str, &[&str])] = &[
@@ -52,55 +58,184 @@ pub const METHODS: &[(&str, &[&str])] = &[
     ("cairn_getInferences", &["from"]),
 ];
 
-/// The RPC's routes over `backend`.
+/// One server: its limits, its counters and the permits its routes share. Build the router
+/// and serve through the same value so both count into the same [RpcStats].
+#[derive(Clone, Debug, Default)]
+pub struct RpcServer {
+    shared: Arc<Shared>,
+}
+
+/// What every route and the accept loop of one server share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) limits: RpcLimits,
+    pub(crate) stats: Arc<RpcStats>,
+    requests: Arc<Semaphore>,
+    pub(crate) uploads: Arc<Semaphore>,
+    pub(crate) downloads: Arc<Semaphore>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self::new(RpcLimits::default())
+    }
+}
+
+impl Shared {
+    fn new(limits: RpcLimits) -> Self {
+        Self {
+            limits,
+            stats: Arc::default(),
+            requests: Arc::new(Semaphore::new(limits.requests_in_flight_max)),
+            uploads: Arc::new(Semaphore::new(limits.uploads_in_flight_max)),
+            downloads: Arc::new(Semaphore::new(limits.downloads_in_flight_max)),
+        }
+    }
+
+    /// A permit for one request in flight, or the 503 refusal naming the limit.
+    pub(crate) fn admit_request(&self) -> Result<OwnedSemaphorePermit, RpcError> {
+        let max = self.limits.requests_in_flight_max;
+        take(&self.requests, "requests", "requests_in_flight_max", max).inspect_err(|_| {
+            self.stats.shed();
+        })
+    }
+}
+
+/// A permit of `permits`, or [RpcError::Busy] naming `what` and the `limit` of `max`.
+pub(crate) fn take(
+    permits: &Arc<Semaphore>,
+    what: &str,
+    limit: &str,
+    max: usize,
+) -> Result<OwnedSemaphorePermit, RpcError> {
+    permits
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| RpcError::Busy {
+            what: what.to_string(),
+            limit: limit.to_string(),
+            max: u64::try_from(max).unwrap_or(u64::MAX),
+        })
+}
+
+impl RpcServer {
+    /// A server with `limits`.
+    pub fn new(limits: RpcLimits) -> Self {
+        Self {
+            shared: Arc::new(Shared::new(limits)),
+        }
+    }
+
+    /// The limits it runs with.
+    pub fn limits(&self) -> RpcLimits {
+        self.shared.limits
+    }
+
+    /// Its counters (connections, evictions, refusals), for the node's metrics.
+    pub fn stats(&self) -> Arc<RpcStats> {
+        self.shared.stats.clone()
+    }
+
+    /// The routes over `backend`.
+    pub fn router<B: Backend + Clone + Send + Sync + 'static>(&self, backend: B) -> Router {
+        Router::new()
+            .route("/", post(rpc::<B>))
+            .route("/metrics", get(metrics::<B>))
+            .route("/health", get(health))
+            .merge(crate::blob_routes::routes::<B>())
+            .layer(Extension(self.shared.clone()))
+            .with_state(backend)
+    }
+
+    /// Serves `router` on `listener` until `shutdown` completes, then lets open requests
+    /// finish.
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        router: Router,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> std::io::Result<()> {
+        let (limits, stats) = (self.shared.limits, self.shared.stats.clone());
+        crate::listener::serve(listener, router, limits, stats, shutdown).await
+    }
+}
+
+/// The RPC's routes over `backend`, with the default limits.
 pub fn router<B: Backend + Clone + Send + Sync + 'static>(backend: B) -> Router {
-    Router::new()
-        .route("/", post(rpc::<B>))
-        .route("/metrics", get(metrics::<B>))
-        .route("/health", get(|| async { "ok" }))
-        .layer(DefaultBodyLimit::max(RPC_BODY_MAX_BYTES))
-        // After the 1 MiB layer: the blob routes carry their own, larger limit.
-        .merge(blob_routes::<B>())
-        .with_state(backend)
+    RpcServer::default().router(backend)
 }
 
-/// Serves `router` on `listener` until the process ends or the listener fails.
+/// Serves `router` on `listener`, with the default limits, until the process ends.
 pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
-    axum::serve(listener, router).await
+    serve_with_shutdown(listener, router, std::future::pending()).await
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then drains open requests.
+/// Serves `router` on `listener`, with the default limits, until `shutdown` completes, then
+/// drains open requests.
 pub async fn serve_with_shutdown(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    RpcServer::default().serve(listener, router, shutdown).await
 }
 
-async fn metrics<B: Backend + Clone + Send + Sync + 'static>(State(backend): State<B>) -> Response {
+async fn health(Extension(shared): Extension<Arc<Shared>>) -> Response {
+    match shared.admit_request() {
+        Ok(_permit) => "ok".into_response(),
+        Err(e) => error_response(&e),
+    }
+}
+
+async fn metrics<B: Backend + Clone + Send + Sync + 'static>(
+    State(backend): State<B>,
+    Extension(shared): Extension<Arc<Shared>>,
+) -> Response {
+    let _permit = match shared.admit_request() {
+        Ok(permit) => permit,
+        Err(e) => return error_response(&e),
+    };
     match backend.metrics().await {
         Ok(text) => ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
 
+/// An error refused outside JSON-RPC's answers: its HTTP status and a body that is both a
+/// JSON-RPC error reply and a blob route's `{"error": ..}`, so either kind of client reads it.
+pub(crate) fn error_response(error: &RpcError) -> Response {
+    let status =
+        StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    refusal(status, error)
+}
+
+/// [error_response] with an explicit status.
+pub(crate) fn refusal(status: StatusCode, error: &RpcError) -> Response {
+    let mut response = (status, axum::Json(error_reply(Value::Null, error))).into_response();
+    if matches!(error, RpcError::Busy { .. }) {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(BUSY_RETRY_AFTER_SECONDS),
+        );
+    }
+    response
+}
+
 async fn rpc<B: Backend + Clone + Send + Sync + 'static>(
     State(backend): State<B>,
-    body: Result<Bytes, BytesRejection>,
+    Extension(shared): Extension<Arc<Shared>>,
+    request: axum::extract::Request,
 ) -> Response {
-    let body = match body {
+    let (parts, body) = request.into_parts();
+    let body = match read_body(&parts.headers, body, &shared.limits).await {
         Ok(body) => body,
-        Err(rejection) => {
-            let reason = format!(
-                "request body refused ({}); the limit is {RPC_BODY_MAX_BYTES} bytes",
-                rejection.body_text()
-            );
-            let reply = error_reply(Value::Null, &RpcError::InvalidRequest { reason });
-            return (rejection.status(), axum::Json(reply)).into_response();
-        }
+        Err(refused) => return refused,
+    };
+    // Counted in flight only once its body is here: a client trickling a body cannot hold
+    // one of the permits that every other client's calls need.
+    let _permit = match shared.admit_request() {
+        Ok(permit) => permit,
+        Err(e) => return error_response(&e),
     };
     let request: Value = match serde_json::from_slice(&body) {
         Ok(request) => request,
@@ -123,6 +258,96 @@ async fn rpc<B: Backend + Clone + Send + Sync + 'static>(
         // Only notifications: JSON-RPC 2.0 says to answer nothing.
         None => StatusCode::NO_CONTENT.into_response(),
     }
+}
+
+/// A JSON-RPC body in full: at most [RPC_BODY_MAX_BYTES] (413), all of it within the body
+/// timeout (408). A body refused for its size is drained first (see [drain_refused]).
+async fn read_body(
+    headers: &HeaderMap,
+    mut body: Body,
+    limits: &RpcLimits,
+) -> Result<Bytes, Response> {
+    let too_large = |size: &str| {
+        let reason =
+            format!("request body of {size} refused; the limit is {RPC_BODY_MAX_BYTES} bytes");
+        refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &RpcError::InvalidRequest { reason },
+        )
+    };
+    let max = u64::try_from(RPC_BODY_MAX_BYTES).unwrap_or(u64::MAX);
+    let declared = content_length(headers);
+    if let Some(size) = declared
+        && size > max
+    {
+        drain_refused(headers, body, declared).await;
+        return Err(too_large(&format!("{size} bytes")));
+    }
+    let deadline = tokio::time::Instant::now() + limits.body_read_timeout;
+    let mut bytes = Vec::new();
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                let timeout_ms = millis(limits.body_read_timeout);
+                return Err(error_response(&RpcError::BodyTimeout { timeout_ms }));
+            }
+            Ok(None) => return Ok(Bytes::from(bytes)),
+            Ok(Some(Err(e))) => {
+                let reason = format!("request body unreadable: {e}");
+                return Err(error_response(&RpcError::InvalidRequest { reason }));
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        if let Ok(data) = frame.into_data() {
+            if bytes.len().saturating_add(data.len()) > RPC_BODY_MAX_BYTES {
+                drain_refused(headers, body, None).await;
+                return Err(too_large("more bytes"));
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+}
+
+/// Reads and discards the rest of a refused body, at most [REFUSED_BODY_DRAIN_MAX_BYTES]
+/// within [REFUSED_BODY_DRAIN_TIMEOUT], unless the client waits for `100 Continue` (then it
+/// never sent it) or declared more than that. Why: closing a socket with unread bytes sends a
+/// reset, which would discard the refusal before the client reads it. Nothing is kept.
+pub(crate) async fn drain_refused(headers: &HeaderMap, mut body: Body, declared: Option<u64>) {
+    let max = u64::try_from(REFUSED_BODY_DRAIN_MAX_BYTES).unwrap_or(u64::MAX);
+    if expects_continue(headers) || declared.is_some_and(|size| size > max) {
+        return;
+    }
+    let discard = async {
+        let mut read: u64 = 0;
+        while let Some(Ok(frame)) = body.frame().await {
+            let len = frame.data_ref().map_or(0, |data| data.len());
+            read = read.saturating_add(u64::try_from(len).unwrap_or(u64::MAX));
+            if read > max {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(REFUSED_BODY_DRAIN_TIMEOUT, discard).await;
+}
+
+/// Whether the client waits for `100 Continue` before sending its body.
+fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"))
+}
+
+/// The `Content-Length` a request declares, if it is a number.
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+}
+
+pub(crate) fn millis(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 async fn handle_batch<B: Backend + Sync>(backend: &B, batch: Vec<Value>) -> Option<Value> {
@@ -209,10 +434,10 @@ fn parse_request(request: Value) -> Result<Request, (Value, RpcError)> {
     Ok(Request { id, method, params })
 }
 
-fn error_reply(id: Value, error: &RpcError) -> Value {
+pub(crate) fn error_reply(id: Value, error: &RpcError) -> Value {
     let mut object = json!({ "code": error.code(), "message": error.to_string() });
-    if let RpcError::InvalidParams { param, .. } = error {
-        object["data"] = json!({ "param": param });
+    if let Some(data) = error.data() {
+        object["data"] = data;
     }
     json!({ "jsonrpc": "2.0", "id": id, "error": object })
 }
@@ -258,7 +483,11 @@ async fn dispatch<B: Backend + Sync>(
         "cairn_getValidators" => to_json(backend.validators().await?),
         "cairn_getAccountProof" => to_json(backend.account_proof(parse_address(next())?).await?),
         // Blobs.
-        "cairn_hasBlob" => to_json(backend.has_blob(parse_blob_id_arg(next())?).await?),
+        "cairn_hasBlob" => to_json(
+            backend
+                .has_blob(crate::blob_routes::parse_blob_id_arg(next())?)
+                .await?,
+        ),
         // Tasks.
         "cairn_getTask" => {
             let id = parse_height(next())?;
@@ -274,7 +503,7 @@ async fn dispatch<B: Backend + Sync>(
         }
         // Verified inference.
         "cairn_getModel" => {
-            let id = parse_blob_id_arg(next())?;
+            let id = crate::blob_routes::parse_blob_id_arg(next())?;
             match backend.model(id.clone()).await? {
                 Some(model) => to_json(model),
                 None => Err(RpcError::not_found(format!("model {id}"))),
@@ -354,7 +583,7 @@ impl Params {
     }
 }
 
-type Arg = (&'static str, Value);
+pub(crate) type Arg = (&'static str, Value);
 
 fn parse_height((name, value): Arg) -> Result<u64, RpcError> {
     let parsed = match &value {
@@ -365,7 +594,10 @@ fn parse_height((name, value): Arg) -> Result<u64, RpcError> {
     parsed.ok_or_else(|| describe_bad(name, &value, "a non-negative integer"))
 }
 
-fn parse_string<'a>((name, value): &'a Arg, expected: &str) -> Result<&'a str, RpcError> {
+pub(crate) fn parse_string<'a>(
+    (name, value): &'a Arg,
+    expected: &str,
+) -> Result<&'a str, RpcError> {
     value
         .as_str()
         .ok_or_else(|| describe_bad(name, value, expected))
@@ -406,150 +638,4 @@ fn parse_tx(arg: Arg) -> Result<Vec<u8>, RpcError> {
     SignedTx::decode_bounded(&bytes)
         .map_err(|e| RpcError::invalid_param(arg.0, format!("is not a signed transaction: {e}")))?;
     Ok(bytes)
-}
-
-// --- Blobs: `PUT /blobs`, `PUT /blobs/{id}`, `GET /blobs/{id}` ---
-//
-// Blobs travel as raw bytes (never hex inside JSON), under their own body limit
-// [BLOB_BODY_MAX_BYTES]. Errors are JSON `{"error": {"code", "message", "data"?}}` with an HTTP
-// status that says what happened: 400 (malformed id, hash mismatch), 404 (no one has the
-// blob), 413 (over the limit), 507 (store full), 500 (node fault).
-
-/// Content type of a blob's bytes in `GET /blobs/{id}`.
-pub const BLOB_CONTENT_TYPE: &str = "application/octet-stream";
-
-/// The blob routes, each with the blob body limit.
-fn blob_routes<B: Backend + Clone + Send + Sync + 'static>() -> Router<B> {
-    Router::new()
-        .route("/blobs", put(put_blob::<B>))
-        .route("/blobs/{id}", put(put_blob_with_id::<B>).get(get_blob::<B>))
-        .layer(DefaultBodyLimit::max(BLOB_BODY_MAX_BYTES))
-}
-
-/// `PUT /blobs`: stores the body under its own hash.
-async fn put_blob<B: Backend + Clone + Send + Sync + 'static>(
-    State(backend): State<B>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let stored = match blob_body(&headers, body) {
-        Ok(bytes) => backend.put_blob(bytes, None).await,
-        Err(e) => Err(e),
-    };
-    blob_stored_reply(stored)
-}
-
-/// `PUT /blobs/{id}`: stores the body only if it hashes to `id`.
-async fn put_blob_with_id<B: Backend + Clone + Send + Sync + 'static>(
-    State(backend): State<B>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let checked = parse_blob_id("id", &id).and_then(|expected| {
-        let bytes = blob_body(&headers, body)?;
-        let got = BlobId::of(&bytes);
-        if got != expected {
-            return Err(RpcError::BlobHashMismatch {
-                expected: expected.to_hex(),
-                got: got.to_hex(),
-            });
-        }
-        Ok((expected, bytes))
-    });
-    let stored = match checked {
-        Ok((expected, bytes)) => backend.put_blob(bytes, Some(expected.to_hex())).await,
-        Err(e) => Err(e),
-    };
-    blob_stored_reply(stored)
-}
-
-/// `GET /blobs/{id}`: the blob's bytes, from this node or (after a bounded wait) its peers.
-async fn get_blob<B: Backend + Clone + Send + Sync + 'static>(
-    State(backend): State<B>,
-    Path(id): Path<String>,
-) -> Response {
-    let id = match parse_blob_id("id", &id) {
-        Ok(id) => id,
-        Err(e) => return blob_error_reply(&e),
-    };
-    match backend.get_blob(id.to_hex()).await {
-        Ok(Some(bytes)) => ([(header::CONTENT_TYPE, BLOB_CONTENT_TYPE)], bytes).into_response(),
-        Ok(None) => blob_error_reply(&RpcError::not_found(format!(
-            "blob {id} (neither this node nor its peers hold it)"
-        ))),
-        Err(e) => blob_error_reply(&e),
-    }
-}
-
-/// The request body as blob bytes, or why it was refused (over the limit: 413).
-fn blob_body(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Vec<u8>, RpcError> {
-    match body {
-        Ok(bytes) => Ok(Vec::from(bytes)),
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            // The declared length when there is one; else all we know is "over the limit".
-            let declared = headers
-                .get(header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<u64>().ok());
-            let max = BLOB_BODY_MAX_BYTES as u64;
-            Err(RpcError::BlobTooLarge {
-                size: declared.unwrap_or(max + 1),
-                max,
-            })
-        }
-        Err(rejection) => Err(RpcError::InvalidRequest {
-            reason: format!("blob body refused: {}", rejection.body_text()),
-        }),
-    }
-}
-
-fn blob_stored_reply(stored: Result<BlobInfo, RpcError>) -> Response {
-    match stored {
-        Ok(info) => axum::Json(info).into_response(),
-        Err(e) => blob_error_reply(&e),
-    }
-}
-
-/// A blob route's error: the HTTP status that fits, and the JSON error object.
-fn blob_error_reply(error: &RpcError) -> Response {
-    let status = match error {
-        RpcError::Parse { .. }
-        | RpcError::InvalidRequest { .. }
-        | RpcError::InvalidParams { .. }
-        | RpcError::BlobHashMismatch { .. } => StatusCode::BAD_REQUEST,
-        RpcError::NotFound { .. } => StatusCode::NOT_FOUND,
-        RpcError::BlobTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        RpcError::BlobStoreFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
-    };
-    let mut object = json!({ "code": error.code(), "message": error.to_string() });
-    match error {
-        RpcError::InvalidParams { param, .. } => object["data"] = json!({ "param": param }),
-        RpcError::BlobHashMismatch { expected, got } => {
-            object["data"] = json!({ "expected": expected, "got": got });
-        }
-        RpcError::BlobTooLarge { size, max } => {
-            object["data"] = json!({ "size": size, "max": max });
-        }
-        _ => {}
-    }
-    (status, axum::Json(json!({ "error": object }))).into_response()
-}
-
-/// A blob id (64 hex digits, any case, optional `0x`).
-fn parse_blob_id(param: &str, text: &str) -> Result<BlobId, RpcError> {
-    let trimmed = text.trim();
-    let hex = trimmed.strip_prefix("0x").unwrap_or(trimmed);
-    hex.parse()
-        .map_err(|e| RpcError::invalid_param(param, format!("is not a blob id: {e}")))
-}
-
-/// A blob id parameter of a JSON-RPC method, in canonical hex.
-fn parse_blob_id_arg(arg: Arg) -> Result<String, RpcError> {
-    let text = parse_string(&arg, "a blob id of 64 hex characters")?;
-    Ok(parse_blob_id(arg.0, text)?.to_hex())
 }

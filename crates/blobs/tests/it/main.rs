@@ -2,7 +2,9 @@
 
 mod id;
 mod props;
+mod quota;
 mod store;
+mod writer;
 
 use std::path::{Path, PathBuf};
 

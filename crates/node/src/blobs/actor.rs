@@ -2,11 +2,12 @@
 //! and completes local fetches.
 
 use super::ingress::{BlobService, Request};
+use super::policy::{BlobPolicy, Uploader};
 use super::{
     BLOB_FETCH_TIMEOUT, BLOB_FETCHES_PENDING_MAX, BLOB_MAILBOX_SIZE, BLOB_SIZE_MAX_BYTES,
     BLOB_WAITERS_PER_ID_MAX, Message,
 };
-use cairn_blobs::{BlobError, BlobId, BlobStore};
+use cairn_blobs::{BlobError, BlobId, BlobStore, QuotaLimits};
 use cairn_types::PublicKey;
 use commonware_codec::{Decode as _, Encode as _};
 use commonware_macros::select;
@@ -30,6 +31,7 @@ struct Fetch {
 pub struct Actor<E, S, R> {
     context: E,
     store: Arc<BlobStore>,
+    policy: Arc<BlobPolicy>,
     sender: S,
     receiver: R,
     mailbox: mpsc::Receiver<Request>,
@@ -49,10 +51,12 @@ where
         (sender, receiver): (S, R),
     ) -> (Self, BlobService) {
         let (tx, mailbox) = mpsc::channel(BLOB_MAILBOX_SIZE);
-        let service = BlobService::new(store.clone(), tx);
+        let policy = Arc::new(BlobPolicy::new(QuotaLimits::default()));
+        let service = BlobService::new(store.clone(), policy.clone(), tx);
         let actor = Actor {
             context,
             store,
+            policy,
             sender,
             receiver,
             mailbox,
@@ -157,24 +161,48 @@ where
         }
     }
 
+    /// A blob from `peer`: stored only if it hashes to `id` and is declared (within its
+    /// declared size) or fits the peer's quota for undeclared blobs. Waiting fetches get the
+    /// bytes whenever they hash right, stored or not.
     fn receive_blob(&mut self, peer: PublicKey, id: BlobId, bytes: Vec<u8>) {
         if self.store.has(id) {
             return; // Already held (and verified when stored); nothing to do.
         }
-        match self.store.put_expected(id, &bytes) {
-            Ok(()) => debug!(%id, ?peer, size = bytes.len(), "blob stored from peer"),
-            Err(BlobError::HashMismatch { expected, got }) => {
-                warn!(?peer, %expected, %got, "peer sent bytes that do not hash to their id; rejected");
-                return;
-            }
-            Err(err) => {
-                // Too large for, or no room in, our store: still serve a waiting fetch if the
-                // bytes are right (they are not kept).
-                warn!(%id, ?peer, %err, "blob from peer not stored");
-                if !self.fetches.contains_key(&id) || BlobId::of(&bytes) != id {
-                    return;
+        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        let kept = match self
+            .policy
+            .admit(Uploader::Peer(peer.clone()), Some(id), size)
+        {
+            Ok(admission) if size <= admission.max_bytes() => {
+                match self.store.put_expected(id, &bytes) {
+                    Ok(()) => {
+                        self.policy.settle(admission, id, size);
+                        debug!(%id, ?peer, size, "blob stored from peer");
+                        true
+                    }
+                    Err(BlobError::HashMismatch { expected, got }) => {
+                        warn!(?peer, %expected, %got, "peer sent bytes that do not hash to their id; rejected");
+                        return;
+                    }
+                    Err(err) => {
+                        debug!(%id, ?peer, %err, "blob from peer not stored");
+                        false
+                    }
                 }
             }
+            Ok(admission) => {
+                let max = admission.max_bytes();
+                debug!(%id, ?peer, size, max, "blob from peer over its declared size; not kept");
+                false
+            }
+            Err(refused) => {
+                debug!(%id, ?peer, %refused, "undeclared blob from peer; not kept");
+                false
+            }
+        };
+        // Not kept: still serve a waiting fetch if the bytes are right.
+        if !kept && (!self.fetches.contains_key(&id) || BlobId::of(&bytes) != id) {
+            return;
         }
         if let Some(fetch) = self.fetches.remove(&id) {
             for waiter in fetch.waiters {

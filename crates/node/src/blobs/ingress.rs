@@ -1,5 +1,6 @@
 //! [`BlobService`]: what the rest of the node (and the RPC backend) calls to put and get blobs.
 
+use super::policy::BlobPolicy;
 use cairn_blobs::{BlobError, BlobId, BlobStore};
 use futures::SinkExt as _;
 use futures::channel::{mpsc, oneshot};
@@ -21,6 +22,7 @@ pub(super) enum Request {
 #[derive(Clone, Debug)]
 pub struct BlobService {
     store: Arc<BlobStore>,
+    policy: Arc<BlobPolicy>,
     mailbox: mpsc::Sender<Request>,
 }
 
@@ -34,8 +36,16 @@ impl std::fmt::Debug for Request {
 }
 
 impl BlobService {
-    pub(super) fn new(store: Arc<BlobStore>, mailbox: mpsc::Sender<Request>) -> Self {
-        BlobService { store, mailbox }
+    pub(super) fn new(
+        store: Arc<BlobStore>,
+        policy: Arc<BlobPolicy>,
+        mailbox: mpsc::Sender<Request>,
+    ) -> Self {
+        BlobService {
+            store,
+            policy,
+            mailbox,
+        }
     }
 
     /// The local store (reads never touch the network).
@@ -43,7 +53,18 @@ impl BlobService {
         &self.store
     }
 
-    /// Stores `bytes` and pushes them to every peer; returns their id. The blob is durable
+    /// Which blobs are taken for free and which are charged (shared with the blob actor).
+    pub fn policy(&self) -> &Arc<BlobPolicy> {
+        &self.policy
+    }
+
+    /// Shares blob `id`, already stored (say, streamed in by an upload), with every peer.
+    pub async fn push_stored(&self, id: BlobId, bytes: Vec<u8>) {
+        self.push(id, bytes).await;
+    }
+
+    /// Stores `bytes` and pushes them to every peer; returns their id. For the node's own
+    /// blobs: nothing is charged (client uploads go through [`policy`](Self::policy)). The blob is durable
     /// locally before this returns; the push is best effort (a peer that misses it fetches on
     /// demand).
     pub async fn put(&self, bytes: Vec<u8>) -> Result<BlobId, BlobError> {

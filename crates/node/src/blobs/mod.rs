@@ -13,6 +13,9 @@
 //!
 //! - Invariant: no bytes from a peer are stored or returned unless they hash to the id they
 //!   were sent under (the store's `put_expected` checks it before writing).
+//! - Invariant: a peer's push is kept only if the ledger or a pending transaction declares the
+//!   blob (within its declared size), or within that peer's quota for undeclared blobs
+//!   ([`BlobPolicy`]); client uploads obey the same policy, per client address.
 //! - Invariant: every wait is bounded ([`BLOB_FETCH_TIMEOUT`]) and so is every queue
 //!   ([`BLOB_FETCHES_PENDING_MAX`], [`BLOB_WAITERS_PER_ID_MAX`], [`BLOB_MAILBOX_SIZE`]).
 //! - Invariant: no wall clock: deadlines come from the runtime's `Clock`, so this runs in the
@@ -23,13 +26,17 @@
 //! peer's [`BLOB_CHANNEL_RATE_PER_SECOND`] are dropped for that peer (it fetches on demand).
 
 mod actor;
+pub mod declared;
 mod ingress;
+pub mod policy;
 pub mod prune;
 pub mod sync;
 mod wire;
 
 pub use actor::Actor;
+pub use declared::ChainDeclared;
 pub use ingress::BlobService;
+pub use policy::{BlobPolicy, DeclaredBlobs, Uploader};
 pub use wire::Message;
 
 use std::time::Duration;

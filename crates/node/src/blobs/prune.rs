@@ -3,27 +3,31 @@
 //! (the lineage) and every update of an open round ([cairn_state::State::referenced_blobs]).
 //!
 //! A blob uploaded moments ago is referenced by nothing yet (its `SubmitUpdate` is still in
-//! flight), so blobs younger than a grace period are kept too. Age is file mtime: this is
-//! local housekeeping, never consensus.
+//! flight), so blobs younger than a grace period are kept too; the grace is short (minutes)
+//! because such uploads are charged to their sender's quota until they go
+//! ([`BlobPolicy`](super::BlobPolicy)). Blobs the ledger or a pending transaction declares are
+//! always kept. Age is file mtime: this is local housekeeping, never consensus.
 
 use cairn_blobs::{BlobId, BlobStore, PruneReport};
 use std::collections::BTreeSet;
 use std::time::{Duration, SystemTime};
 
-/// Blobs younger than this are never pruned (uploads not yet referenced on chain).
-pub const BLOB_PRUNE_GRACE: Duration = Duration::from_secs(30 * 60);
-/// How often a running node prunes.
-pub const BLOB_PRUNE_INTERVAL: Duration = Duration::from_secs(10 * 60);
+/// Blobs younger than this are never pruned (uploads whose transaction has not landed yet);
+/// older ones nothing references or declares go at the next prune.
+pub const BLOB_PRUNE_GRACE: Duration = Duration::from_secs(5 * 60);
+/// How often a running node prunes (and refits its store cap to the free disk), so an
+/// unreferenced upload is gone at most [BLOB_PRUNE_GRACE] + this after it arrived.
+pub const BLOB_PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Removes every blob in `store` that is not in `referenced`, not pinned, and older than
-/// `grace` (as of `now`).
+/// Removes every blob in `store` that is not in `keep` (what the ledger references or
+/// something declares), not pinned, and older than `grace` (as of `now`).
 pub fn prune_unreferenced(
     store: &BlobStore,
-    referenced: &[[u8; 32]],
+    keep: &BTreeSet<BlobId>,
     grace: Duration,
     now: SystemTime,
 ) -> Result<PruneReport, cairn_blobs::BlobError> {
-    let mut keep: BTreeSet<BlobId> = referenced.iter().map(|h| BlobId::from(*h)).collect();
+    let mut keep = keep.clone();
     for id in store.list() {
         let fresh = std::fs::metadata(store.blob_path(id))
             .and_then(|m| m.modified())
@@ -59,7 +63,7 @@ mod tests {
                 .unwrap();
             file.set_modified(old).unwrap();
         }
-        let referenced = [*checkpoint.as_bytes()];
+        let referenced = BTreeSet::from([checkpoint]);
         let report = prune_unreferenced(&store, &referenced, BLOB_PRUNE_GRACE, now).unwrap();
         assert_eq!(report.removed, vec![rejected]);
         assert!(store.has(checkpoint) && store.has(fresh) && !store.has(rejected));

@@ -2,6 +2,7 @@
 //! network: whole networks of real engines, seeded, replayable.
 
 mod blobs;
+mod declared;
 mod epochs;
 mod faults;
 mod fl_task;

@@ -8,7 +8,7 @@ use cairn_rpc::error::{
     CODE_BLOB_HASH_MISMATCH, CODE_BLOB_STORE_FULL, CODE_BLOB_TOO_LARGE, CODE_INVALID_PARAMS,
     CODE_NOT_FOUND,
 };
-use cairn_rpc::{BLOB_BODY_MAX_BYTES, ClientError, RPC_BODY_MAX_BYTES};
+use cairn_rpc::{BLOB_BODY_MAX_BYTES, ClientError, RPC_BODY_MAX_BYTES, UploadRefusal};
 use serde_json::{Value, json};
 
 /// What a blob route answered: status, content type and body.
@@ -32,7 +32,8 @@ impl Harness {
             .into();
         let url = format!("{}{path}", self.url);
         let sent = match (method, body) {
-            ("PUT", Some(body)) => agent.put(url).send(body),
+            // As the CLI does: a refusal comes before the body is sent.
+            ("PUT", Some(body)) => agent.put(url).header("expect", "100-continue").send(body),
             ("GET", None) => agent.get(url).call(),
             other => panic!("unsupported request {other:?}"),
         };
@@ -181,10 +182,20 @@ fn unknown_blob_is_404() {
 fn full_store_is_507() {
     let h = start();
     let big = FAKE_BLOB_STORE_MAX_BYTES as usize / 2 + 1;
-    h.client.put_blob(&bytes(big, 4)).expect("first fits");
-    let answer = h.blob_request("PUT", "/blobs", Some(bytes(big, 5)));
+    // Declared on chain, so no quota stands in the way: only the store's room does.
+    let (first, second) = (bytes(big, 4), bytes(big, 5));
+    for blob in [&first, &second] {
+        h.node.declare_blob(BlobId::of(blob), big as u64);
+    }
+    h.client.put_blob(&first).expect("first fits");
+    let answer = h.blob_request(
+        "PUT",
+        &format!("/blobs/{}", BlobId::of(&second)),
+        Some(second),
+    );
     assert_eq!(answer.status, 507);
     assert_eq!(answer.json()["error"]["code"], CODE_BLOB_STORE_FULL);
+    assert_eq!(h.stats.uploads_refused(UploadRefusal::StoreFull), 1);
 }
 
 #[test]

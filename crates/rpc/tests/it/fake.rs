@@ -1,24 +1,42 @@
 //! An in-memory node: enough chain logic to exercise every RPC method through real HTTP.
 //! Each accepted transaction is finalized at once in a block of its own.
 
-use cairn_blobs::BlobId;
-use cairn_rpc::api::BlobInfo;
+use cairn_blobs::{Admission, BlobId, BlobLimits, BlobStore, QuotaLimits, UploadQuota};
 use cairn_rpc::api::{
     AccountProofView, AccountView, ActionView, DelegationView, Receipt, Status, TxStatus,
     ValidatorView,
 };
-use cairn_rpc::{Backend, RpcError};
+use cairn_rpc::error::{blob_error, quota_error};
+use cairn_rpc::{BLOB_BODY_MAX_BYTES, Backend, RpcError, Upload, UploadRequest};
 use cairn_types::{Action, Block, BlockContext, Digest, PublicKey, SignedTx, to_hex};
 use commonware_consensus::types::{Epoch, Round, View};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
 
 pub const CHAIN_ID: &str = "cairn-test";
 
 #[derive(Clone)]
 pub struct FakeNode {
     state: Arc<Mutex<State>>,
-    blobs: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
+    blobs: Arc<FakeBlobs>,
+    /// While `false`, `cairn_status` waits (a request held in flight on purpose).
+    status_open: watch::Sender<bool>,
+    /// Status calls waiting on `status_open`.
+    status_waiting: Arc<AtomicUsize>,
+}
+
+/// A real blob store in a temporary directory, the upload quota and the declared blobs: the
+/// node's upload policy in miniature.
+pub struct FakeBlobs {
+    store: Arc<BlobStore>,
+    quota: UploadQuota<IpAddr>,
+    declared: Mutex<BTreeMap<BlobId, u64>>,
+    /// Blobs served with a flipped byte, as a faulty node or link would.
+    corrupt: Mutex<std::collections::BTreeSet<BlobId>>,
+    _dir: tempfile::TempDir,
 }
 
 struct State {
@@ -52,10 +70,39 @@ impl FakeNode {
             receipt_delay_polls: 2,
             pending_polls: 0,
         };
+        let dir = tempfile::tempdir().expect("blob store directory");
+        let limits = BlobLimits {
+            blob_size_max_bytes: BLOB_BODY_MAX_BYTES as u64,
+            store_size_max_bytes: FAKE_BLOB_STORE_MAX_BYTES,
+        };
+        let store = BlobStore::open(dir.path(), limits).expect("blob store");
+        let blobs = FakeBlobs {
+            store: Arc::new(store),
+            quota: UploadQuota::new(FAKE_QUOTA),
+            declared: Mutex::default(),
+            corrupt: Mutex::default(),
+            _dir: dir,
+        };
         FakeNode {
             state: Arc::new(Mutex::new(state)),
-            blobs: Arc::default(),
+            blobs: Arc::new(blobs),
+            status_open: watch::Sender::new(true),
+            status_waiting: Arc::default(),
         }
+    }
+
+    /// Holds every `cairn_status` call in flight until [release_status](Self::release_status).
+    pub fn hold_status(&self) {
+        self.status_open.send_replace(false);
+    }
+
+    pub fn release_status(&self) {
+        self.status_open.send_replace(true);
+    }
+
+    /// Status calls being held.
+    pub fn status_waiting(&self) -> usize {
+        self.status_waiting.load(Ordering::SeqCst)
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
@@ -155,19 +202,51 @@ impl State {
 // --- Blobs ---
 
 /// Largest total of blob bytes the fake holds (to exercise "store full").
-pub const FAKE_BLOB_STORE_MAX_BYTES: u64 = 3 * 1024 * 1024;
+pub const FAKE_BLOB_STORE_MAX_BYTES: u64 = 12 * 1024 * 1024;
+/// The fake's upload quota: small, so tests reach it.
+pub const FAKE_QUOTA: QuotaLimits = QuotaLimits {
+    per_uploader_max_bytes: 4 * 1024 * 1024,
+    total_max_bytes: 6 * 1024 * 1024,
+};
 
 impl FakeNode {
-    /// Flips a byte of a stored blob, as a faulty node or link would (the client must notice).
+    /// Serves blob `id` with a flipped byte from now on, as a faulty node or link would (the
+    /// client must notice).
     pub fn corrupt_blob(&self, id: &str) {
-        let mut blobs = self.blobs.lock().expect("fake blobs lock");
-        let bytes = blobs.get_mut(id).expect("blob to corrupt is stored");
-        bytes[0] ^= 0xff;
+        let id: BlobId = id.parse().expect("blob id");
+        self.blobs.corrupt.lock().expect("corrupt lock").insert(id);
+    }
+
+    /// Declares blob `id` with at most `max_bytes`, as a finalized or pending transaction would.
+    pub fn declare_blob(&self, id: BlobId, max_bytes: u64) {
+        let mut declared = self.blobs.declared.lock().expect("declared lock");
+        declared.insert(id, max_bytes);
+    }
+
+    fn declared(&self, id: BlobId) -> Option<u64> {
+        let declared = self.blobs.declared.lock().expect("declared lock");
+        declared.get(&id).copied()
+    }
+
+    /// Bytes of unreferenced uploads charged to `client` (reserved or stored).
+    pub fn quota_used_by(&self, client: IpAddr) -> u64 {
+        self.blobs.quota.used_by(&client)
+    }
+
+    /// The blob store's temporary directory (uploads in progress).
+    pub fn blob_tmp_dir(&self) -> std::path::PathBuf {
+        self.blobs.store.dir().join("tmp")
     }
 }
 
 impl Backend for FakeNode {
     async fn status(&self) -> Result<Status, RpcError> {
+        let mut open = self.status_open.subscribe();
+        if !*open.borrow() {
+            self.status_waiting.fetch_add(1, Ordering::SeqCst);
+            let _ = open.wait_for(|open| *open).await;
+            self.status_waiting.fetch_sub(1, Ordering::SeqCst);
+        }
         Ok(self.with(|s| {
             let last = s.blocks.last().expect("genesis exists");
             Status {
@@ -267,44 +346,52 @@ impl Backend for FakeNode {
         })
     }
 
-    async fn put_blob(
+    type UploadHold = Admission<IpAddr>;
+
+    async fn open_upload(
         &self,
-        bytes: Vec<u8>,
-        expected: Option<String>,
-    ) -> Result<BlobInfo, RpcError> {
-        let id = BlobId::of(&bytes).to_hex();
-        if let Some(expected) = expected
-            && expected != id
-        {
-            return Err(RpcError::BlobHashMismatch { expected, got: id });
-        }
-        let mut blobs = self.blobs.lock().expect("fake blobs lock");
-        let total: u64 = blobs.values().map(|b| b.len() as u64).sum();
-        let size = bytes.len() as u64;
-        if !blobs.contains_key(&id) && total + size > FAKE_BLOB_STORE_MAX_BYTES {
-            let reason =
-                format!("{total} bytes stored + {size} new exceed {FAKE_BLOB_STORE_MAX_BYTES}");
-            return Err(RpcError::BlobStoreFull { reason });
-        }
-        blobs.insert(id.clone(), bytes);
-        Ok(BlobInfo { id, size })
+        request: UploadRequest,
+    ) -> Result<Upload<Admission<IpAddr>>, RpcError> {
+        let declared = request.expected.and_then(|id| self.declared(id));
+        let requested = request.size_bytes.unwrap_or(BLOB_BODY_MAX_BYTES as u64);
+        let hold = self
+            .blobs
+            .quota
+            .admit(request.client, declared, requested)
+            .map_err(|e| quota_error(&e))?;
+        let writer = self
+            .blobs
+            .store
+            .writer(hold.max_bytes())
+            .map_err(blob_error)?;
+        Ok(Upload { writer, hold })
+    }
+
+    async fn uploaded(&self, id: BlobId, size: u64, hold: Admission<IpAddr>) {
+        let declared = self.declared(id).is_some_and(|max| size <= max);
+        hold.settle(id, size, declared);
     }
 
     async fn get_blob(&self, id: String) -> Result<Option<Vec<u8>>, RpcError> {
-        Ok(self
+        let id: BlobId = id.parse().map_err(RpcError::internal)?;
+        let mut bytes = self.blobs.store.get(id).map_err(blob_error)?;
+        let corrupt = self
             .blobs
+            .corrupt
             .lock()
-            .expect("fake blobs lock")
-            .get(&id)
-            .cloned())
+            .expect("corrupt lock")
+            .contains(&id);
+        if let Some(first) = bytes.as_mut().and_then(|b| b.first_mut())
+            && corrupt
+        {
+            *first ^= 0xff;
+        }
+        Ok(bytes)
     }
 
     async fn has_blob(&self, id: String) -> Result<bool, RpcError> {
-        Ok(self
-            .blobs
-            .lock()
-            .expect("fake blobs lock")
-            .contains_key(&id))
+        let id: BlobId = id.parse().map_err(RpcError::internal)?;
+        Ok(self.blobs.store.has(id))
     }
 
     // The fake runs no task state machine: it knows no tasks (the node's tests cover tasks).

@@ -2,17 +2,20 @@
 
 mod blobs;
 mod fake;
+mod limits;
+mod uploads;
 
 use cairn_rpc::api::{ActionView, TxStatus};
 use cairn_rpc::error::{
     CODE_INVALID_PARAMS, CODE_INVALID_REQUEST, CODE_METHOD_NOT_FOUND, CODE_NOT_FOUND,
     CODE_PARSE_ERROR, CODE_TX_REJECTED,
 };
-use cairn_rpc::{ClientError, RPC_BODY_MAX_BYTES, RpcClient, router, serve};
+use cairn_rpc::{ClientError, RPC_BODY_MAX_BYTES, RpcClient, RpcLimits, RpcServer, RpcStats};
 use cairn_types::{Action, PrivateKey, Transaction, to_hex};
 use commonware_cryptography::Signer;
 use fake::{CHAIN_ID, FakeNode};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 
 const RECEIPT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -24,10 +27,19 @@ struct Harness {
     node_key: PrivateKey,
     /// The fake behind the server (shared state), for tests that poke it directly.
     node: FakeNode,
+    /// The server's counters.
+    stats: Arc<RpcStats>,
+    /// `host:port` of the server, for raw sockets.
+    addr: std::net::SocketAddr,
 }
 
 /// Starts the server on an ephemeral port, on its own runtime thread, over a fresh fake node.
 fn start() -> Harness {
+    start_with(RpcLimits::default())
+}
+
+/// [start] with `limits`.
+fn start_with(limits: RpcLimits) -> Harness {
     let alice = PrivateKey::from_seed(1);
     let node_key = PrivateKey::from_seed(2);
     let node = FakeNode::new(node_key.public_key(), &alice.public_key(), 10_000);
@@ -35,15 +47,23 @@ fn start() -> Harness {
     listener
         .set_nonblocking(true)
         .expect("non-blocking listener");
-    let url = format!("http://{}", listener.local_addr().expect("local address"));
+    let addr = listener.local_addr().expect("local address");
+    let url = format!("http://{addr}");
     let served = node.clone();
+    let server = RpcServer::new(limits);
+    let stats = server.stats();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build();
         runtime.expect("tokio runtime").block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
-            serve(listener, router(served)).await.expect("server runs");
+            let router = server.router(served);
+            let forever = std::future::pending();
+            server
+                .serve(listener, router, forever)
+                .await
+                .expect("server runs");
         });
     });
     Harness {
@@ -52,6 +72,8 @@ fn start() -> Harness {
         alice,
         node_key,
         node,
+        stats,
+        addr,
     }
 }
 
