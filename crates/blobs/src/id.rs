@@ -91,7 +91,11 @@ impl FromStr for BlobId {
         let mut chars = s.chars().enumerate();
         for byte in &mut bytes {
             for _ in 0..2 {
-                let (index, ch) = chars.next().expect("64 bytes of hex are 64 characters");
+                // A multi-byte character fails as a digit before the characters run out.
+                let (index, ch) = chars.next().ok_or(ParseBlobIdError::Length {
+                    got: s.len(),
+                    expected: Self::HEX_LEN,
+                })?;
                 let nibble = ch
                     .to_digit(16)
                     .ok_or(ParseBlobIdError::InvalidChar { index, ch })?;

@@ -35,10 +35,12 @@ pub(crate) fn load(path: &Path) -> Result<BTreeSet<BlobId>> {
         if line.is_empty() {
             continue;
         }
-        let id = line.parse::<BlobId>().map_err(|_| corrupt(index + 1))?;
+        let id = line
+            .parse::<BlobId>()
+            .map_err(|_| corrupt(index.saturating_add(1)))?;
         pins.insert(id);
         if pins.len() > PINS_MAX {
-            return Err(corrupt(index + 1));
+            return Err(corrupt(index.saturating_add(1)));
         }
     }
     Ok(pins)
@@ -46,7 +48,7 @@ pub(crate) fn load(path: &Path) -> Result<BTreeSet<BlobId>> {
 
 /// The file contents for `pins`.
 pub(crate) fn encode(pins: &BTreeSet<BlobId>) -> Vec<u8> {
-    let mut text = String::with_capacity(pins.len() * (BlobId::HEX_LEN + 1));
+    let mut text = String::with_capacity(pins.len().saturating_mul(BlobId::HEX_LEN + 1));
     for id in pins {
         text.push_str(&id.to_hex());
         text.push('\n');

@@ -446,7 +446,7 @@ impl BlobStore {
         let dir = self.dir.join(QUARANTINE_DIR);
         let to = loop {
             let candidate = dir.join(format!("{id}.{}", state.quarantine_seq));
-            state.quarantine_seq += 1;
+            state.quarantine_seq = state.quarantine_seq.wrapping_add(1);
             if !candidate.exists() {
                 break candidate;
             }
@@ -466,7 +466,7 @@ impl BlobStore {
     }
 
     fn tmp_path(&self, state: &mut State, stem: &str) -> PathBuf {
-        state.tmp_seq += 1;
+        state.tmp_seq = state.tmp_seq.wrapping_add(1);
         self.dir
             .join(TMP_DIR)
             .join(format!("{stem}.{}", state.tmp_seq))

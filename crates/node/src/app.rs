@@ -2,6 +2,7 @@
 //! verifies peers' blocks by re-executing them. Both paths recover the parent's post-state from
 //! the speculative cache, or by re-executing the missing ancestors above the finalized tip.
 
+use crate::chain::LockChain;
 use crate::{
     Scheme,
     chain::{Chain, Executed},
@@ -115,7 +116,7 @@ impl App {
         loop {
             let elapsed = millis(runtime).saturating_sub(parent_timestamp_ms);
             let busy = {
-                let chain = self.chain.lock().expect("chain lock");
+                let chain = self.chain.locked();
                 !chain.mempool.is_empty() || chain.has_pending_evidence()
             };
             if elapsed >= idle_ms || (busy && elapsed >= min_ms) {
@@ -132,7 +133,7 @@ impl App {
             let block = ancestry.next().await?;
             let digest = block.inner().hash();
             {
-                let chain = self.chain.lock().expect("chain lock");
+                let chain = self.chain.locked();
                 if let Some(state) = chain.state_after(&digest) {
                     break state;
                 }
@@ -156,10 +157,7 @@ impl App {
                         state: next.clone(),
                         receipts,
                     };
-                    self.chain
-                        .lock()
-                        .expect("chain lock")
-                        .remember(block.inner().hash(), executed);
+                    self.chain.locked().remember(block.inner().hash(), executed);
                     state = next;
                 }
                 Err(err) => {
@@ -179,7 +177,7 @@ impl App {
         height: u64,
     ) -> (Executed, Vec<SignedTx>, Vec<Evidence>) {
         let (candidates, mut evidence) = {
-            let mut chain = self.chain.lock().expect("chain lock");
+            let mut chain = self.chain.locked();
             (
                 chain
                     .mempool
@@ -238,7 +236,9 @@ impl App {
                 Err(err) => warn!(%err, "candidate block failed to execute; trying a smaller one"),
             }
         }
-        unreachable!("an empty block always executes on a valid parent state")
+        // An empty block always executes on a valid parent state; if even it did not, a local
+        // invariant is broken (the parent was already accepted): stop loudly.
+        crate::fault::fatal("an empty block failed to execute on a verified parent state")
     }
 }
 
@@ -260,7 +260,7 @@ where
         let parent = ancestry.peek()?.clone();
         self.pace(&runtime, parent.inner().timestamp_ms).await;
         let parent_state = self.state_at(ancestry).await?;
-        let height = parent.inner().height + 1;
+        let height = parent.inner().height.checked_add(1)?;
         let (executed, txs, evidence) = self.build(&parent_state, &context, height);
         // Never go backwards, even if this node's clock does.
         let timestamp_ms = millis(&runtime).max(parent.inner().timestamp_ms);
@@ -274,10 +274,7 @@ where
             evidence,
         );
         let digest = block.hash();
-        self.chain
-            .lock()
-            .expect("chain lock")
-            .remember(digest, executed);
+        self.chain.locked().remember(digest, executed);
         debug!(height, txs = block.txs.len(), "proposed block");
         Some(Digested::precomputed(block, digest))
     }
@@ -324,10 +321,7 @@ where
                     state: Arc::new(state),
                     receipts,
                 };
-                self.chain
-                    .lock()
-                    .expect("chain lock")
-                    .remember(block.hash(), executed);
+                self.chain.locked().remember(block.hash(), executed);
                 true
             }
             Err(err) => {

@@ -14,6 +14,24 @@ pub const RECENT_BLOCKS_MAX: usize = 1_024;
 /// Most receipts kept in memory for `cairn_getTxReceipt`.
 pub const RECEIPTS_MAX: usize = 1_000_000;
 
+/// Locking the node's shared [Chain].
+pub trait LockChain {
+    /// The chain, locked. Nothing that holds the lock panics on outside input (the state turns
+    /// even a panic while checking a transaction into a refusal), so a poisoned lock means a
+    /// bug already broke the node while it was changing the chain: continuing could act on a
+    /// half-updated chain, so the node stops loudly instead.
+    fn locked(&self) -> std::sync::MutexGuard<'_, Chain>;
+}
+
+impl LockChain for std::sync::Mutex<Chain> {
+    // Reviewed: see the trait's documentation.
+    #[allow(clippy::expect_used)]
+    fn locked(&self) -> std::sync::MutexGuard<'_, Chain> {
+        self.lock()
+            .expect("chain lock poisoned: a panic happened while the chain was being changed")
+    }
+}
+
 /// A block's post-state and receipts, as this node computed them.
 pub struct Executed {
     pub state: Arc<State>,

@@ -82,7 +82,7 @@ impl NodeConfig {
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
         std::fs::write(
             path,
-            toml::to_string_pretty(self).expect("config serializes"),
+            toml::to_string_pretty(self).map_err(std::io::Error::other)?,
         )
     }
 }

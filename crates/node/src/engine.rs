@@ -3,6 +3,8 @@
 //! plus transaction gossip. Generic over the runtime and the p2p network, so the same code runs
 //! on tokio with authenticated TCP and on the deterministic runtime with a simulated network.
 
+use crate::chain::LockChain;
+use crate::fault::OrFatal;
 use crate::{
     Scheme,
     app::App,
@@ -79,13 +81,14 @@ pub const P2P_MESSAGE_SIZE_MAX_BYTES: u32 = {
 
 /// Blocks per epoch: the genesis parameter `epoch_length_blocks` (validated to be at least 2).
 pub fn blocks_per_epoch(genesis: &Genesis) -> NonZeroU64 {
-    NonZeroU64::new(genesis.params.epoch_length_blocks.max(2)).expect("at least 2")
+    NonZeroU64::new(genesis.params.epoch_length_blocks).unwrap_or(NonZeroU64::MIN.saturating_add(1))
 }
 
 /// Largest p2p peer set a node admits under `genesis`: `State::peer_keys` (at most twice the
 /// active set's bound) plus the node itself.
 pub fn peer_set_max(genesis: &Genesis) -> std::num::NonZeroUsize {
-    std::num::NonZeroUsize::new(2 * genesis.params.validators_max as usize + 1).expect("non-zero")
+    std::num::NonZeroUsize::MIN
+        .saturating_add((genesis.params.validators_max as usize).saturating_mul(2))
 }
 
 /// How many finalized blocks' receipts a restarted node re-indexes from its archive.
@@ -161,7 +164,7 @@ pub fn genesis_parts(
         .iter()
         .next()
         .cloned()
-        .expect("genesis has validators");
+        .ok_or(cairn_types::GenesisError::NoValidators)?;
     let block = Block::genesis(leader, state.root(), genesis.genesis_time_ms);
     Ok((state, participants, block))
 }
@@ -211,7 +214,7 @@ where
     let me = config.signer.public_key();
     let prefix = config.partition_prefix.clone();
     let (genesis_state, _, genesis_block) =
-        genesis_parts(&config.genesis).expect("genesis was validated before start");
+        genesis_parts(&config.genesis).or_fatal("genesis was validated before start");
     let genesis_hash = genesis_block.hash();
     let blocks_per_epoch = blocks_per_epoch(&config.genesis);
     // Each epoch's scheme, registered by the orchestrator when the epoch starts.
@@ -239,13 +242,13 @@ where
         ),
     )
     .await
-    .expect("finalizations archive must open: storage fault");
+    .or_fatal("finalizations archive must open: storage fault");
     let blocks = immutable::Archive::init(
         context.child("finalized_blocks"),
         archive_config(&prefix, "blocks", page_cache.clone(), ()),
     )
     .await
-    .expect("blocks archive must open: storage fault");
+    .or_fatal("blocks archive must open: storage fault");
     let marshal_config = marshal::Config {
         provider: schemes.clone(),
         epocher: FixedEpocher::new(blocks_per_epoch),
@@ -314,14 +317,11 @@ where
     let reindex_chain = chain.clone();
     let reindex_marshal = marshal_mailbox.clone();
     context.child("receipt_reindex").spawn(move |_| async move {
-        let tip = reindex_chain.lock().expect("chain lock").finalized_height();
+        let tip = reindex_chain.locked().finalized_height();
         let from = tip.saturating_sub(RECEIPT_REINDEX_BLOCKS_MAX).max(1);
         for height in from..=tip {
             if let Some(block) = reindex_marshal.get_block(Height::new(height)).await {
-                reindex_chain
-                    .lock()
-                    .expect("chain lock")
-                    .reindex(block.inner());
+                reindex_chain.locked().reindex(block.inner());
             }
         }
     });
@@ -392,11 +392,7 @@ where
     context.child("blob_sync").spawn(move |ctx| async move {
         loop {
             ctx.sleep(blobs::sync::BLOB_SYNC_INTERVAL).await;
-            let referenced = sync_chain
-                .lock()
-                .expect("chain lock")
-                .finalized()
-                .referenced_blobs();
+            let referenced = sync_chain.locked().finalized().referenced_blobs();
             match blobs::sync::fetch_referenced(&sync_blobs, &referenced).await {
                 Ok(r) if r.fetched > 0 || r.unavailable > 0 => {
                     info!(

@@ -12,6 +12,7 @@
 //! asks marshal for the finalization of its own epoch's last block from that peer, which carries
 //! it across the boundary (the same catch-up path commonware's reshare example uses).
 
+use crate::chain::LockChain;
 use crate::{Scheme, chain::Chain};
 use cairn_state::State;
 use cairn_types::{BlockContext, Digest, PrivateKey, PublicKey};
@@ -71,7 +72,8 @@ impl EpochSchemes {
         )
         .unwrap_or_else(|| Scheme::verifier(crate::engine::CONSENSUS_NAMESPACE, participants));
         let scheme = Arc::new(scheme);
-        let mut schemes = self.schemes.lock().expect("epoch schemes lock");
+        // Inserts and lookups cannot panic, so the map is never left half-updated.
+        let mut schemes = self.schemes.lock().unwrap_or_else(|e| e.into_inner());
         schemes.insert(epoch, scheme.clone());
         let keep_from = epoch.saturating_sub(EPOCHS_RETAINED - 1);
         schemes.retain(|e, _| *e >= keep_from);
@@ -81,7 +83,7 @@ impl EpochSchemes {
     pub fn get(&self, epoch: u64) -> Option<Arc<Scheme>> {
         self.schemes
             .lock()
-            .expect("epoch schemes lock")
+            .unwrap_or_else(|e| e.into_inner())
             .get(&epoch)
             .cloned()
     }
@@ -196,7 +198,7 @@ where
 
         // Resume where the persisted state stands: the epoch of the next block.
         let (state, tracked_at) = {
-            let chain = self.chain.lock().expect("chain lock");
+            let chain = self.chain.locked();
             (chain.finalized(), chain.finalized_height())
         };
         let mut peer_keys = state.peer_keys();
@@ -290,7 +292,7 @@ where
             Some(previous) => {
                 let boundary = epocher.last(Epoch::new(previous))?;
                 if boundary.get() == state.height() {
-                    self.chain.lock().expect("chain lock").finalized_hash()
+                    self.chain.locked().finalized_hash()
                 } else {
                     self.marshal.get_block(boundary).await?.inner().hash()
                 }

@@ -1,6 +1,7 @@
 //! Equivocation evidence: turns the consensus reporter's signed conflicts into [Evidence] for
 //! the chain, and verifies evidence carried by a block before a node votes for it.
 
+use crate::chain::LockChain;
 use crate::{Scheme, chain::Chain, epochs::EpochSchemes};
 use cairn_types::{Digest, Evidence, EvidenceKind, PublicKey};
 use commonware_codec::{DecodeExt, Encode};
@@ -151,16 +152,13 @@ impl EvidenceReporter {
             return;
         };
         info!(offender = %offender, epoch, view, ?kind, "equivocation observed; queueing evidence");
-        self.chain
-            .lock()
-            .expect("chain lock")
-            .add_evidence(Evidence {
-                kind,
-                offender,
-                epoch,
-                view,
-                proof,
-            });
+        self.chain.locked().add_evidence(Evidence {
+            kind,
+            offender,
+            epoch,
+            view,
+            proof,
+        });
     }
 }
 

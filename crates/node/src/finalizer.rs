@@ -4,7 +4,9 @@
 
 use crate::app::execute;
 use crate::chain::Chain;
+use crate::chain::LockChain;
 use crate::epochs::{Notice, NoticeSender};
+use crate::fault::OrFatal;
 use cairn_state::State;
 use cairn_types::{Block, Digest};
 use commonware_codec::DecodeExt;
@@ -57,18 +59,15 @@ pub async fn open_store<E: Storage + Metrics + Clock>(
         },
     )
     .await
-    .expect("state snapshot store must open: storage fault");
+    .or_fatal("state snapshot store must open: storage fault");
     let state = store.get(&U64::new(SNAPSHOT_KEY)).map(|bytes: &Vec<u8>| {
-        assert!(
-            bytes.len() >= 32,
-            "state snapshot on disk is truncated: refusing to start"
-        );
-        let (hash, snapshot) = bytes.split_at(32);
-        let hash =
-            Digest::decode(commonware_codec::Copying(hash)).expect("32 bytes decode as a digest");
-        let state = State::decode_snapshot(snapshot).unwrap_or_else(|e| {
-            panic!("state snapshot on disk is corrupt ({e}): refusing to start")
-        });
+        let (hash, snapshot) = bytes
+            .split_at_checked(32)
+            .or_fatal("state snapshot on disk is truncated: refusing to start");
+        let hash = Digest::decode(commonware_codec::Copying(hash))
+            .or_fatal("state snapshot on disk: its block hash does not decode");
+        let state = State::decode_snapshot(snapshot)
+            .or_fatal("state snapshot on disk is corrupt: refusing to start");
         (state, hash)
     });
     (store, state)
@@ -115,7 +114,7 @@ impl<E: Storage + Metrics + Clock> FinalizerActor<E> {
         while let Some(update) = self.receiver.next().await {
             match update {
                 Update::Tip(_, height, _) => {
-                    let mut chain = self.chain.lock().expect("chain lock");
+                    let mut chain = self.chain.locked();
                     chain.network_tip = chain.network_tip.max(height.get());
                 }
                 Update::Block(block, ack) => {
@@ -128,7 +127,7 @@ impl<E: Storage + Metrics + Clock> FinalizerActor<E> {
 
     async fn apply(&mut self, block: Arc<Block>) {
         let (parent_hash, parent_state, cached) = {
-            let chain = self.chain.lock().expect("chain lock");
+            let chain = self.chain.locked();
             if block.height <= chain.finalized_height() {
                 return; // redelivery after restart: already applied and persisted
             }
@@ -143,17 +142,19 @@ impl<E: Storage + Metrics + Clock> FinalizerActor<E> {
                 height = block.height,
                 "finalized block does not extend our finalized tip"
             );
-            panic!(
+            crate::fault::fatal(format_args!(
                 "finalized block {} does not extend finalized tip {}",
                 block.hash(),
                 parent_hash
-            );
+            ));
         }
         let (state, receipts) = match cached {
             Some(executed) => (executed.state.clone(), executed.receipts.clone()),
             None => match execute(&parent_state, &block) {
                 Ok((state, receipts)) => (Arc::new(state), receipts),
-                Err(err) => panic!("consensus finalized a block this node cannot execute: {err}"),
+                Err(err) => crate::fault::fatal(format_args!(
+                    "consensus finalized a block this node cannot execute: {err}"
+                )),
             },
         };
         let mut snapshot = block.hash().as_ref().to_vec();
@@ -161,19 +162,16 @@ impl<E: Storage + Metrics + Clock> FinalizerActor<E> {
         let height = block.height;
         let digest = block.hash();
         let txs = block.txs.len();
-        self.chain
-            .lock()
-            .expect("chain lock")
-            .finalize(block, state.clone(), receipts);
+        self.chain.locked().finalize(block, state.clone(), receipts);
         let mut store = self
             .store
             .take()
-            .expect("snapshot store present between blocks");
+            .or_fatal("snapshot store present between blocks");
         store.put(U64::new(SNAPSHOT_KEY), snapshot);
         let store = store
             .sync()
             .await
-            .expect("persisting state snapshot failed: storage fault");
+            .or_fatal("persisting state snapshot failed: storage fault");
         self.store = Some(store);
         // Only fails once the orchestrator has stopped, i.e. the node is shutting down.
         let _ = self.notices.unbounded_send(Notice {

@@ -3,6 +3,7 @@
 //! before admitting it (and do not forward: validators are fully connected).
 
 use crate::chain::Chain;
+use crate::chain::LockChain;
 use cairn_types::SignedTx;
 use commonware_codec::{Decode, Encode, RangeCfg};
 use commonware_p2p::{Receiver, Recipients, Sender};
@@ -21,7 +22,7 @@ pub async fn send_loop<E: Clock, S: Sender>(context: E, chain: Arc<Mutex<Chain>>
     loop {
         context.sleep(GOSSIP_FLUSH_INTERVAL).await;
         let batch: Vec<SignedTx> = {
-            let mut chain = chain.lock().expect("chain lock");
+            let mut chain = chain.locked();
             let take = chain.outbox.len().min(GOSSIP_BATCH_TXS_MAX);
             chain.outbox.drain(..take).collect()
         };
@@ -43,11 +44,11 @@ pub async fn receive_loop<R: Receiver>(chain: Arc<Mutex<Chain>>, mut receiver: R
             }
         };
         // Verify signatures outside the lock (results are cached for admission below).
-        let state = chain.lock().expect("chain lock").finalized();
+        let state = chain.locked().finalized();
         for tx in &batch {
             let _ = state.check_tx(tx);
         }
-        let mut chain = chain.lock().expect("chain lock");
+        let mut chain = chain.locked();
         let state = chain.finalized();
         for tx in batch {
             let _ = chain.mempool.admit(&state, tx);

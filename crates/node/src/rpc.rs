@@ -1,6 +1,7 @@
 //! The node's side of the JSON-RPC API: answers from the finalized state, the mempool, and
 //! marshal's block archive.
 
+use crate::chain::LockChain;
 use crate::engine::NodeHandle;
 use cairn_rpc::{
     RpcError,
@@ -52,23 +53,10 @@ impl<E: Metrics> RpcBackend<E> {
     }
 
     async fn block(&self, height: u64) -> Option<Arc<Block>> {
-        if let Some(block) = self
-            .node
-            .chain
-            .lock()
-            .expect("chain lock")
-            .recent_block(height)
-        {
+        if let Some(block) = self.node.chain.locked().recent_block(height) {
             return Some(block);
         }
-        if height
-            > self
-                .node
-                .chain
-                .lock()
-                .expect("chain lock")
-                .finalized_height()
-        {
+        if height > self.node.chain.locked().finalized_height() {
             return None;
         }
         self.node
@@ -85,7 +73,7 @@ fn bad(param: &str, reason: String) -> RpcError {
 
 impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
     async fn status(&self) -> Result<Status, RpcError> {
-        let chain = self.node.chain.lock().expect("chain lock");
+        let chain = self.node.chain.locked();
         let state = chain.finalized();
         let set = state.active_validator_set();
         let validators = set.len() as u32;
@@ -110,12 +98,7 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
 
     async fn block_by_hash(&self, hash: String) -> Result<Option<Block>, RpcError> {
         let digest = parse_digest(&hash).map_err(|e| bad("hash", e))?;
-        let height = self
-            .node
-            .chain
-            .lock()
-            .expect("chain lock")
-            .height_of(&digest);
+        let height = self.node.chain.locked().height_of(&digest);
         if let Some(height) = height {
             return self.block_by_height(height).await;
         }
@@ -131,13 +114,12 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
         let tx = SignedTx::decode_bounded(&tx).map_err(RpcError::tx_rejected)?;
         // Check the signature before taking the chain lock (the result is cached), so
         // consensus never waits behind a client's signature checks.
-        let state = self.node.chain.lock().expect("chain lock").finalized();
+        let state = self.node.chain.locked().finalized();
         let _ = state.check_tx(&tx);
         let hash = self
             .node
             .chain
-            .lock()
-            .expect("chain lock")
+            .locked()
             .submit(tx)
             .map_err(RpcError::tx_rejected)?;
         Ok(to_hex(hash))
@@ -145,7 +127,7 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
 
     async fn tx_receipt(&self, hash: String) -> Result<Option<Receipt>, RpcError> {
         let digest = parse_digest(&hash).map_err(|e| bad("hash", e))?;
-        let Some(found) = self.node.chain.lock().expect("chain lock").receipt(&digest) else {
+        let Some(found) = self.node.chain.locked().receipt(&digest) else {
             return Ok(None);
         };
         let r = found.receipt;
@@ -172,18 +154,12 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
 
     async fn tx_pending(&self, hash: String) -> Result<bool, RpcError> {
         let digest = parse_digest(&hash).map_err(|e| bad("hash", e))?;
-        Ok(self
-            .node
-            .chain
-            .lock()
-            .expect("chain lock")
-            .mempool
-            .contains(&digest))
+        Ok(self.node.chain.locked().mempool.contains(&digest))
     }
 
     async fn account(&self, address: String) -> Result<AccountView, RpcError> {
         let key = parse_public_key(&address).map_err(|e| bad("address", e))?;
-        let state = self.node.chain.lock().expect("chain lock").finalized();
+        let state = self.node.chain.locked().finalized();
         let mut view = AccountView::empty(to_hex(&key));
         if let Some(account) = state.account(&key) {
             view.balance = account.balance;
@@ -217,12 +193,12 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
     // --- Tasks ---
 
     async fn task(&self, id: u64) -> Result<Option<cairn_rpc::task_api::TaskView>, RpcError> {
-        let state = self.node.chain.lock().expect("chain lock").finalized();
+        let state = self.node.chain.locked().finalized();
         Ok(state.task(id).as_ref().map(crate::task_views::task_view))
     }
 
     async fn tasks(&self) -> Result<Vec<cairn_rpc::task_api::TaskView>, RpcError> {
-        let state = self.node.chain.lock().expect("chain lock").finalized();
+        let state = self.node.chain.locked().finalized();
         Ok(state
             .tasks()
             .iter()
@@ -234,7 +210,7 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
         &self,
         id: u64,
     ) -> Result<Vec<cairn_rpc::task_api::RoundRecordView>, RpcError> {
-        let state = self.node.chain.lock().expect("chain lock").finalized();
+        let state = self.node.chain.locked().finalized();
         Ok(state
             .round_records(id)
             .iter()
@@ -247,7 +223,7 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
     async fn model(&self, id: String) -> Result<Option<cairn_rpc::infer_api::ModelView>, RpcError> {
         let mut key = [0u8; 32];
         hex::decode_to_slice(&id, &mut key).map_err(RpcError::internal)?;
-        let state = self.node.chain.lock().expect("chain lock").finalized();
+        let state = self.node.chain.locked().finalized();
         Ok(state
             .model(&key)
             .as_ref()
@@ -255,7 +231,7 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
     }
 
     async fn models(&self) -> Result<Vec<cairn_rpc::infer_api::ModelView>, RpcError> {
-        let state = self.node.chain.lock().expect("chain lock").finalized();
+        let state = self.node.chain.locked().finalized();
         Ok(state
             .models()
             .iter()
@@ -267,7 +243,7 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
         &self,
         id: u64,
     ) -> Result<Option<cairn_rpc::infer_api::InferenceView>, RpcError> {
-        let state = self.node.chain.lock().expect("chain lock").finalized();
+        let state = self.node.chain.locked().finalized();
         Ok(state
             .inference(id)
             .as_ref()
@@ -278,7 +254,7 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
         &self,
         from: u64,
     ) -> Result<Vec<cairn_rpc::infer_api::InferenceView>, RpcError> {
-        let state = self.node.chain.lock().expect("chain lock").finalized();
+        let state = self.node.chain.locked().finalized();
         Ok(state
             .inferences(from, cairn_rpc::INFERENCES_PAGE_MAX)
             .iter()
@@ -287,7 +263,7 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
     }
 
     async fn validators(&self) -> Result<Vec<ValidatorView>, RpcError> {
-        let state = self.node.chain.lock().expect("chain lock").finalized();
+        let state = self.node.chain.locked().finalized();
         let active = state.active_validator_set();
         Ok(state
             .validators()
@@ -312,7 +288,7 @@ impl<E: Metrics + Send + Sync + 'static> Backend for RpcBackend<E> {
 
     async fn account_proof(&self, address: String) -> Result<AccountProofView, RpcError> {
         let key = parse_public_key(&address).map_err(|e| bad("address", e))?;
-        let state = self.node.chain.lock().expect("chain lock").finalized();
+        let state = self.node.chain.locked().finalized();
         let proof = state.prove_account(&key).ok_or_else(|| {
             RpcError::not_found(format!(
                 "account {} (it holds no state to prove)",
@@ -490,6 +466,6 @@ impl Gauges {
 fn catch_up(counter: &commonware_runtime::telemetry::metrics::raw::Counter, total: u64) {
     let now = counter.get();
     if total > now {
-        counter.inc_by(total - now);
+        counter.inc_by(total.saturating_sub(now));
     }
 }

@@ -1,6 +1,7 @@
 //! Runs a validator for real: commonware's tokio runtime, authenticated discovery p2p on TCP,
 //! the JSON-RPC server, and a clean shutdown on Ctrl-C / SIGTERM.
 
+use crate::chain::LockChain;
 use crate::{
     config::{NodeConfig, read_key_file},
     engine::{
@@ -124,9 +125,13 @@ pub fn run(config: NodeConfig, on_ready: OnReady) -> Result<i32, StartError> {
                 return 1;
             }
         };
-        let rpc_addr = listener
-            .local_addr()
-            .expect("bound listener has an address");
+        let rpc_addr = match listener.local_addr() {
+            Ok(addr) => addr,
+            Err(err) => {
+                error!(%err, "the RPC listener has no address");
+                return 1;
+            }
+        };
         let metrics = (context.child("rpc"), context.child("blobs"));
         spawn_rpc(&handle, metrics, listener, fd_limit);
         info!(%rpc_addr, "RPC listening");
@@ -213,7 +218,7 @@ fn open_locked_blob_store(dir: &std::path::Path) -> Result<cairn_blobs::BlobStor
                 if attempt == 0 {
                     info!(dir = %dir.display(), "blob store locked: waiting for the previous process to exit");
                 }
-                attempt += 1;
+                attempt = attempt.saturating_add(1);
                 std::thread::sleep(LOCK_RETRY_INTERVAL);
             }
             result => return Ok(result?),
@@ -229,12 +234,7 @@ fn spawn_blob_pruner(handle: NodeHandle) {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(crate::blobs::prune::BLOB_PRUNE_INTERVAL).await;
-            let referenced = handle
-                .chain
-                .lock()
-                .expect("chain lock")
-                .finalized()
-                .referenced_blobs();
+            let referenced = handle.chain.locked().finalized().referenced_blobs();
             let blobs = handle.blobs.clone();
             let pruned = tokio::task::spawn_blocking(move || prune_once(&blobs, &referenced)).await;
             match pruned {
@@ -296,11 +296,17 @@ fn raise_fd_limit() -> u64 {
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("install SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(err) => {
+                warn!(%err, "cannot watch for SIGTERM; stop the node with Ctrl-C");
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
     #[cfg(not(unix))]

@@ -256,7 +256,8 @@ impl RpcClient {
                     waited_ms,
                 });
             }
-            let pause = Duration::from_millis(RECEIPT_POLL_INTERVAL_MS).min(timeout - waited);
+            let pause =
+                Duration::from_millis(RECEIPT_POLL_INTERVAL_MS).min(timeout.saturating_sub(waited));
             std::thread::sleep(pause);
         }
     }

@@ -267,7 +267,10 @@ impl Connection {
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let mut connection = pin!(connection);
         let timeout = self.limits.request_timeout;
-        let tick = (timeout / 4).max(DEADLINE_CHECK_MIN);
+        let tick = timeout
+            .checked_div(4)
+            .unwrap_or(timeout)
+            .max(DEADLINE_CHECK_MIN);
         let mut draining = false;
         loop {
             tokio::select! {

@@ -283,7 +283,8 @@ async fn read_body(
         drain_refused(headers, body, declared).await;
         return Err(too_large(&format!("{size} bytes")));
     }
-    let deadline = tokio::time::Instant::now() + limits.body_read_timeout;
+    let now = tokio::time::Instant::now();
+    let deadline = now.checked_add(limits.body_read_timeout).unwrap_or(now);
     let mut bytes = Vec::new();
     loop {
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
@@ -436,8 +437,8 @@ fn parse_request(request: Value) -> Result<Request, (Value, RpcError)> {
 
 pub(crate) fn error_reply(id: Value, error: &RpcError) -> Value {
     let mut object = json!({ "code": error.code(), "message": error.to_string() });
-    if let Some(data) = error.data() {
-        object["data"] = data;
+    if let (Some(data), Some(fields)) = (error.data(), object.as_object_mut()) {
+        fields.insert("data".into(), data);
     }
     json!({ "jsonrpc": "2.0", "id": id, "error": object })
 }
@@ -453,7 +454,8 @@ async fn dispatch<B: Backend + Sync>(
         });
     };
     let mut args = params.bind(method, names)?.into_iter();
-    let mut next = || args.next().expect("bind returns one value per name");
+    // `bind` returns one value per name; a missing one reads as absent (null) all the same.
+    let mut next = || args.next().unwrap_or(("", Value::Null));
     match *method {
         "cairn_status" => to_json(backend.status().await?),
         "cairn_getBlockByHeight" => {
@@ -524,7 +526,11 @@ async fn dispatch<B: Backend + Sync>(
             };
             to_json(backend.inferences(from).await?)
         }
-        _ => unreachable!("every entry of METHODS has a branch"),
+        // Every entry of METHODS has a branch above; a new one without a branch is refused
+        // rather than crashing the handler.
+        other => Err(RpcError::MethodNotFound {
+            method: other.to_string(),
+        }),
     }
 }
 

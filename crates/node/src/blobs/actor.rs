@@ -118,7 +118,8 @@ where
             let _ = reply.send(None);
             return;
         }
-        let deadline = self.context.current() + BLOB_FETCH_TIMEOUT;
+        let now = self.context.current();
+        let deadline = now.checked_add(BLOB_FETCH_TIMEOUT).unwrap_or(now);
         self.fetches.insert(
             id,
             Fetch {

@@ -36,7 +36,7 @@ pub async fn fetch_referenced(
         .filter(|id| !service.has(*id))
         .collect();
     let mut report = SyncReport {
-        held: referenced.len() - missing.len(),
+        held: referenced.len().saturating_sub(missing.len()),
         ..SyncReport::default()
     };
     let mut fetches = futures::stream::iter(missing)
@@ -44,8 +44,8 @@ pub async fn fetch_referenced(
         .buffer_unordered(BLOB_SYNC_CONCURRENCY);
     while let Some(result) = fetches.next().await {
         match result? {
-            Some(_) => report.fetched += 1,
-            None => report.unavailable += 1,
+            Some(_) => report.fetched = report.fetched.saturating_add(1),
+            None => report.unavailable = report.unavailable.saturating_add(1),
         }
     }
     Ok(report)

@@ -27,7 +27,8 @@ impl Write for Message {
             Message::Blob { id, bytes } => {
                 w.put_u8(TAG_BLOB);
                 w.put_slice(id.as_bytes());
-                let len = u32::try_from(bytes.len()).expect("a blob is under 4 GiB");
+                // Blobs are at most BLOB_SIZE_MAX_BYTES (32 MiB); saturating never fires.
+                let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
                 w.put_u32(len);
                 w.put_slice(bytes);
             }
@@ -39,7 +40,7 @@ impl EncodeSize for Message {
     fn encode_size(&self) -> usize {
         match self {
             Message::Want(_) => 1 + BlobId::LEN_BYTES,
-            Message::Blob { bytes, .. } => 1 + BlobId::LEN_BYTES + 4 + bytes.len(),
+            Message::Blob { bytes, .. } => bytes.len().saturating_add(1 + BlobId::LEN_BYTES + 4),
         }
     }
 }
