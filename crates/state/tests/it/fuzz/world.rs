@@ -9,7 +9,8 @@
 //! - a refused block leaves `root()` and `encode_snapshot()` byte for byte as they were;
 //! - `total_supply()` equals every holding (balances, bonds, unbondings, task funds,
 //!   inference escrow, model deposits) and never grows;
-//! - `decode_snapshot(encode_snapshot())` gives the same root, bytes and live index;
+//! - `decode_snapshot(encode_snapshot())` gives the same root, bytes and live index, and a
+//!   node restarted from the snapshot before a block executes it to the same receipts and root;
 //! - keys nobody can sign for never get an account.
 
 use super::ops::{Kind, Op};
@@ -283,8 +284,8 @@ impl World {
         }
     }
 
-    /// The proposer of the next block: `choice` when an op named one, else the genesis
-    /// validators in turn.
+    /// The proposer of the next block: the key a [Kind::Proposer] op names, else the
+    /// genesis validators in turn.
     fn proposer(&self, ops: &[Op]) -> PublicKey {
         let named = ops.iter().find(|op| op.kind == Kind::Proposer);
         let named = named.map(|op| VALIDATOR_KEYS[usize::from(op.who) % VALIDATOR_KEYS.len()]);
@@ -422,30 +423,45 @@ impl World {
     }
 
     /// Executes the planned block. Only its evidence may be refused (it was not checked
-    /// ahead): then the state must be untouched, and the block goes again without it.
+    /// ahead): then the state must be untouched, and the block goes again without it. A
+    /// node restarted from the snapshot before the block must execute it to the same state.
     fn execute(&mut self, plan: &Plan, proposer: &PublicKey, before: &Before) {
         let h = self.state.height() + 1;
         let (missed, txs) = (&plan.missed, &plan.txs);
+        let mut evidence = &plan.evidence[..];
         let result = self
             .state
-            .execute_block_with_misses(h, proposer, missed, txs, &plan.evidence);
+            .execute_block_with_misses(h, proposer, missed, txs, evidence);
         let receipts = match result {
             Ok(receipts) => receipts,
             Err(e) => {
                 assert_block_not_internal(&e);
                 before.assert_unchanged(&self.state, &format!("refused block ({e})"));
                 assert!(
-                    !plan.evidence.is_empty(),
+                    !evidence.is_empty(),
                     "a block of admitted txs was refused: {e}"
                 );
                 self.stats.count("block refused: evidence");
+                evidence = &[];
                 self.state
-                    .execute_block_with_misses(h, proposer, missed, txs, &[])
+                    .execute_block_with_misses(h, proposer, missed, txs, evidence)
                     .unwrap_or_else(|e| panic!("block {h} of admitted txs was refused: {e}"))
             }
         };
         assert_eq!(receipts.len(), txs.len(), "one receipt per transaction");
         assert_eq!(self.state.height(), h);
+        let mut restarted = State::decode_snapshot(&before.snapshot).expect("decodes");
+        let again = restarted.execute_block_with_misses(h, proposer, missed, txs, evidence);
+        assert_eq!(
+            again.ok(),
+            Some(receipts),
+            "a restarted node executed block {h} differently"
+        );
+        assert_eq!(
+            restarted.root(),
+            self.state.root(),
+            "a restarted node reached another root"
+        );
         self.stats.count("block");
     }
 
