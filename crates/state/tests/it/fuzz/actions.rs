@@ -122,7 +122,7 @@ impl World {
             .map(|k| self.fx.pk(*k))
             .filter(|k| s.hot_key_owner(k).is_some())
             .collect();
-        if let Some(to) = pick(&linked, u64::from(to >> 2)).filter(|_| to % 4 == 0) {
+        if let Some(to) = pick(&linked, u64::from(to >> 2)).filter(|_| to.is_multiple_of(4)) {
             return Action::Transfer {
                 to,
                 amount: 1 + (x >> 8) % 500,
@@ -302,7 +302,7 @@ fn spec(how: u8, x: u64) -> TaskSpec {
         reveal_blocks: 2 + (r(12) % 4) as u32,
         aggregate_blocks: 2 + (r(13) % 4) as u32,
     };
-    if how % 8 == 0 {
+    if how.is_multiple_of(8) {
         match r(14) % 6 {
             0 => spec.rounds = 0,
             1 => spec.model = String::new(),
@@ -367,7 +367,7 @@ impl World {
             _ => self.validator_key((x >> 2) as u8),
         };
         let signer = self.signer(s, who, &self.operator_of(s, &validator));
-        let approve = (x >> 8) % 8 != 0;
+        let approve = !(x >> 8).is_multiple_of(8);
         (
             signer,
             Action::VoteTask {
@@ -437,7 +437,11 @@ impl World {
             0 => global,
             u => [u as u8; 32],
         };
-        let round = if x % 8 == 0 { round + 1 } else { round };
+        let round = if x.is_multiple_of(8) {
+            round + 1
+        } else {
+            round
+        };
         (
             signer,
             Action::SubmitUpdate {
@@ -502,7 +506,7 @@ impl World {
         let model = match self.fx.catalogue.get(sel) {
             Some(src) => {
                 let mut r = src.registration([0xa0 + sel as u8; 32], x % 200);
-                if (x >> 8) % 6 == 0 {
+                if (x >> 8).is_multiple_of(6) {
                     r.lineage = Some(lineage(s, x >> 12));
                 }
                 r
@@ -546,7 +550,7 @@ impl World {
             Some(src) => src.input(x),
             None => vec![1; elements(&r.input_shape).min(4_096) as usize],
         };
-        if x % 10 == 0 {
+        if x.is_multiple_of(10) {
             input.push(0);
         }
         let payment = match x % 7 {
@@ -554,7 +558,9 @@ impl World {
             1 => amount(x >> 4, 100_000),
             _ => r.price.saturating_add((x >> 8) % 100),
         };
-        let provider = ((x >> 16) % 3 == 0).then(|| self.fx.pk(any_signer((x >> 20) as u8)));
+        let provider = (x >> 16)
+            .is_multiple_of(3)
+            .then(|| self.fx.pk(any_signer((x >> 20) as u8)));
         let action = Action::RequestInference {
             model: m.id,
             input,
@@ -580,7 +586,7 @@ fn lineage(s: &State, x: u64) -> Lineage {
         .map(|(task, round, _)| Lineage { task, round })
         .collect();
     match pick(&checkpoints, x >> 2) {
-        Some(l) if x % 4 != 0 => l,
+        Some(l) if !x.is_multiple_of(4) => l,
         _ => Lineage {
             task: 1 + (x >> 2) % (s.tasks().len() as u64 + 1),
             round: ((x >> 8) % 2) as u32,
@@ -688,7 +694,11 @@ impl World {
             Some(i) if request & 0x80 == 0 => i,
             _ => pick(&all, u64::from(request))?,
         };
-        let variant = if x % 3 == 0 { 0 } else { (x >> 8) as u8 };
+        let variant = if x.is_multiple_of(3) {
+            0
+        } else {
+            (x >> 8) as u8
+        };
         let mut claim = self.claim_for(s, &i, variant, x);
         mangle_claim(&mut claim, (x >> 16) % 12, x);
         let least = bond_min(i.payment);
@@ -768,7 +778,7 @@ impl World {
             _ => vec![mover],
         };
         let signer = self.signer(s, who & 0x7f, &preferred);
-        let dispute = if (x >> 11) % 16 == 0 {
+        let dispute = if (x >> 11).is_multiple_of(16) {
             d.index + 1
         } else {
             d.index

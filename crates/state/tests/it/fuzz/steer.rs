@@ -76,7 +76,7 @@ fn task_op(stage: Stage, op: Op) -> Op {
 impl World {
     /// `op`, or the op that creates what it needs (see the module docs).
     pub fn steer(&self, s: &State, op: Op) -> Op {
-        if !op.is_tx() || op.x % 8 == 0 {
+        if !op.is_tx() || op.x.is_multiple_of(8) {
             return op;
         }
         let wanted = wants(&op);
