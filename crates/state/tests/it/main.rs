@@ -2,6 +2,7 @@
 
 mod block;
 mod flows;
+mod fuzz;
 mod hostile;
 mod infer;
 mod liveness;
