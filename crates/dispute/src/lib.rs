@@ -55,6 +55,8 @@ pub mod encode;
 pub mod forge;
 pub mod game;
 pub mod player;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod tree;
 
 pub use encode::DecodeError;

@@ -8,11 +8,9 @@
 //! `Reason::InvalidModel`. The same move with an opening that is not proven is rejected and
 //! changes nothing.
 
-use cairn_dispute::{
-    Claim, Clock, Dispute, Move, MoveError, Params, Reason, Request, Reveal, Side,
-};
-use cairn_infer::testkit::RawModel;
-use cairn_infer::{Channels, ConvGeom, ExecCommitment, Multiplier, Node, Op, PoolGeom};
+use cairn_dispute::testkit::RawGame;
+use cairn_dispute::{Clock, Dispute, Move, MoveError, Params, Reason, Reveal, Side};
+use cairn_infer::{Channels, ConvGeom, Multiplier, Node, Op, PoolGeom};
 
 use crate::common::node;
 
@@ -21,113 +19,24 @@ const M: Multiplier = Multiplier {
     shift: 40,
 };
 
-/// A hostile registration and two traces over it that first differ at one node.
-struct Case {
-    raw: RawModel,
-    provider: Vec<Vec<i8>>,
-    challenger: Vec<Vec<i8>>,
-}
-
-impl Case {
-    /// `outputs` is the challenger's trace; the provider's differs from node `lie` on.
-    fn new(nodes: Vec<Node>, outputs: Vec<Vec<i8>>, lie: usize) -> Self {
-        let mut provider = outputs.clone();
-        for out in &mut provider[lie..] {
-            for v in out.iter_mut() {
-                *v = v.wrapping_add(1);
-            }
-        }
-        Self {
-            raw: RawModel::new(nodes),
-            provider,
-            challenger: outputs,
-        }
-    }
-
-    fn exec(&self, side: Side) -> ExecCommitment {
-        self.raw.commit_outputs(match side {
-            Side::Provider => &self.provider,
-            Side::Challenger => &self.challenger,
-        })
-    }
-
-    fn claim(&self, side: Side) -> Claim {
-        let exec = self.exec(side);
-        let last = self.raw.len() - 1;
-        Claim {
-            exec_root: exec.root,
-            output_root: exec.node_roots[last],
-            output_proof: exec.prove_node(last).expect("last node"),
-        }
-    }
-
-    fn open(&self) -> Dispute {
-        Dispute::open(Params {
-            model_root: self.raw.root(),
-            node_count: self.raw.len() as u32,
-            input_root: self.exec(Side::Challenger).node_roots[0],
-            provider: self.claim(Side::Provider),
-            challenger: self.claim(Side::Challenger),
-            provider_bond: 1_000,
-            challenger_bond: 700,
-            k: 16,
-            clock: Clock {
-                move_blocks_max: 10,
-                budget_blocks: 1_000,
-            },
-            start_height: 100,
-        })
-        .expect("opens")
-    }
-
-    /// The honest answer to the current request (splits and picks from the two traces, the
-    /// step from `RawModel::prove_step` on the provider's trace).
-    fn answer(&self, d: &Dispute) -> (Side, Move) {
-        match d.request() {
-            Request::Split { first, count, .. } => {
-                let roots = &self.exec(Side::Provider).node_roots;
-                let children = roots[first as usize..(first + count) as usize].to_vec();
-                (Side::Provider, Move::Split { children })
-            }
-            Request::Pick {
-                first, provider, ..
-            } => {
-                let roots = &self.exec(Side::Challenger).node_roots;
-                let children = roots[first as usize..first as usize + provider.len()].to_vec();
-                let index = provider.iter().zip(&children).position(|(p, c)| p != c);
-                let index = index.expect("the traces differ");
-                let at = first as usize + index;
-                let header = self.raw.open_header(at);
-                let single = self.raw.nodes()[at].output.rows() == 1;
-                let row = single.then(|| self.challenger[at].clone());
-                let reveal = Reveal { header, row };
-                let index = index as u8;
-                (
-                    Side::Challenger,
-                    Move::Pick {
-                        children,
-                        index,
-                        reveal,
-                    },
-                )
-            }
-            Request::Step {
-                node,
-                row,
-                challenger_row,
-            } => {
-                let node = node as usize;
-                let len = challenger_row.len();
-                let mine = &self.provider[node][row as usize * len..][..len];
-                let e = mine.iter().zip(challenger_row).position(|(a, b)| a != b);
-                let element = row as usize * len + e.expect("rows differ");
-                let exec = self.exec(Side::Provider);
-                let proof = self.raw.prove_step(&exec, &self.provider, node, element);
-                (Side::Provider, Move::Step(Box::new(proof)))
-            }
-            Request::Done(o) => panic!("already resolved: {o:?}"),
-        }
-    }
+/// Opens the dispute over `case` (k = 16).
+fn open(case: &RawGame) -> Dispute {
+    Dispute::open(Params {
+        model_root: case.raw.root(),
+        node_count: case.raw.len() as u32,
+        input_root: case.exec(Side::Challenger).node_roots[0],
+        provider: case.claim(Side::Provider),
+        challenger: case.claim(Side::Challenger),
+        provider_bond: 1_000,
+        challenger_bond: 700,
+        k: 16,
+        clock: Clock {
+            move_blocks_max: 10,
+            budget_blocks: 1_000,
+        },
+        start_height: 100,
+    })
+    .expect("opens")
 }
 
 /// Breaks the proof of the header or channel that `mv` opens (flips a bit of the proven
@@ -154,8 +63,8 @@ fn unproven(mv: &Move) -> Move {
 /// Plays the case to the end with honest moves. Before the move that opens the invalid
 /// header or channel (the last one), posts it unproven and checks it is rejected with
 /// nothing changed. The challenger must win by `InvalidModel` at `bad`, on a `kind` move.
-fn assert_invalid_model(case: Case, bad: u32, kind: &str) {
-    let mut d = case.open();
+fn assert_invalid_model(case: RawGame, bad: u32, kind: &str) {
+    let mut d = open(&case);
     let mut height = 100;
     for _ in 0..8 {
         let (side, mv) = case.answer(&d);
@@ -212,7 +121,7 @@ fn with_channels(mut n: Node, weights: Vec<i8>, bias: Vec<i32>) -> Node {
 #[test]
 fn relu_without_inputs_ends_the_game_at_the_pick() {
     let nodes = vec![input(&[4]), relu(&[], &[4])];
-    let case = Case::new(nodes, vec![vec![1; 4], vec![1; 4]], 1);
+    let case = RawGame::new(nodes, vec![vec![1; 4], vec![1; 4]], 1);
     assert_invalid_model(case, 1, "pick");
 }
 
@@ -223,13 +132,13 @@ fn dense_with_zero_out_features_ends_the_game_at_the_pick() {
         out_features: 0,
     };
     let d = with_channels(node(dense, &[0], &[1], 0), vec![1; 4], vec![0]);
-    let case = Case::new(vec![input(&[4]), d], vec![vec![1; 4], vec![0]], 1);
+    let case = RawGame::new(vec![input(&[4]), d], vec![vec![1; 4], vec![0]], 1);
     assert_invalid_model(case, 1, "pick");
 }
 
 #[test]
 fn input_op_at_node_1_ends_the_game_at_the_pick() {
-    let case = Case::new(vec![input(&[4]), input(&[4])], vec![vec![1; 4]; 2], 1);
+    let case = RawGame::new(vec![input(&[4]), input(&[4])], vec![vec![1; 4]; 2], 1);
     assert_invalid_model(case, 1, "pick");
 }
 
@@ -243,7 +152,7 @@ fn add_shift_out_of_range_ends_the_game_at_the_pick() {
         };
         let nodes = vec![input(&[4]), relu(&[0], &[4]), node(add, &[0, 1], &[4], 0)];
         let outputs = vec![vec![-5, 7, 0, 100], vec![0, 7, 0, 100], vec![9; 4]];
-        assert_invalid_model(Case::new(nodes, outputs, 2), 2, "pick");
+        assert_invalid_model(RawGame::new(nodes, outputs, 2), 2, "pick");
     }
 }
 
@@ -255,7 +164,7 @@ fn add_with_one_input_ends_the_game_at_the_pick() {
         shift: 1,
     };
     let nodes = vec![input(&[4]), node(add, &[0], &[4], 0)];
-    assert_invalid_model(Case::new(nodes, vec![vec![3; 4]; 2], 1), 1, "pick");
+    assert_invalid_model(RawGame::new(nodes, vec![vec![3; 4]; 2], 1), 1, "pick");
 }
 
 #[test]
@@ -263,7 +172,7 @@ fn softmax_table_short_or_all_zero_ends_the_game_at_the_pick() {
     for table in [vec![1 << 16; 10], vec![0; 256]] {
         let nodes = vec![input(&[4]), node(Op::Softmax { table }, &[0], &[4], -128)];
         let outputs = vec![vec![100, -100, 0, 50], vec![0; 4]];
-        assert_invalid_model(Case::new(nodes, outputs, 1), 1, "pick");
+        assert_invalid_model(RawGame::new(nodes, outputs, 1), 1, "pick");
     }
 }
 
@@ -289,7 +198,7 @@ fn convolution_depth_overflow_ends_the_game_at_the_pick() {
         kernel_w: u32::MAX,
         ..UNIT
     };
-    let case = Case::new(conv(g, &[4, 4, 1]), vec![vec![1; 16], vec![0]], 1);
+    let case = RawGame::new(conv(g, &[4, 4, 1]), vec![vec![1; 16], vec![0]], 1);
     assert_invalid_model(case, 1, "pick");
 }
 
@@ -298,7 +207,7 @@ fn row_length_of_2_pow_32_minus_1_ends_the_game_at_the_pick() {
     // Before: the pick had to reveal a row of 2^32 - 1 values, so the challenger could not
     // move and lost on time.
     let nodes = vec![input(&[4]), relu(&[0], &[u32::MAX])];
-    let case = Case::new(nodes, vec![vec![1; 4]; 2], 1);
+    let case = RawGame::new(nodes, vec![vec![1; 4]; 2], 1);
     assert_invalid_model(case, 1, "pick");
 }
 
@@ -312,7 +221,7 @@ fn bias_of_i32_max_ends_the_game_at_the_step() {
         out_features: 1,
     };
     let d = with_channels(node(dense, &[0], &[1], 0), vec![127; 4], vec![i32::MAX]);
-    let case = Case::new(vec![input(&[4]), d], vec![vec![100; 4], vec![5]], 1);
+    let case = RawGame::new(vec![input(&[4]), d], vec![vec![100; 4], vec![5]], 1);
     assert_invalid_model(case, 1, "step");
 }
 
@@ -329,7 +238,7 @@ fn pool_and_conv_geometry_past_the_input_end_the_game_at_the_step() {
     });
     let wide_pool = vec![input(&[2, 2, 1]), node(wide, &[0], &[1, 1, 1], 0)];
     for nodes in [rank1_pool, wide_pool, conv(UNIT, &[4])] {
-        let case = Case::new(nodes, vec![vec![1; 4], vec![0]], 1);
+        let case = RawGame::new(nodes, vec![vec![1; 4], vec![0]], 1);
         assert_invalid_model(case, 1, "step");
     }
 }
@@ -338,6 +247,6 @@ fn pool_and_conv_geometry_past_the_input_end_the_game_at_the_step() {
 fn input_row_length_of_2_pow_32_minus_1_ends_the_game_at_the_step() {
     // The argmax is valid on its own; its input's header, opened by the step, is not.
     let nodes = vec![input(&[u32::MAX]), node(Op::Argmax, &[0], &[1], 0)];
-    let case = Case::new(nodes, vec![vec![1; 4], vec![0]], 1);
+    let case = RawGame::new(nodes, vec![vec![1; 4], vec![0]], 1);
     assert_invalid_model(case, 0, "step");
 }

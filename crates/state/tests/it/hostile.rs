@@ -3,9 +3,9 @@
 //! a squatted model, unbond-then-equivocate, and transfers to keys nobody can sign for.
 
 use crate::*;
-use cairn_dispute::{Dispute, Move, Request, Reveal, Side};
-use cairn_infer::testkit::RawModel;
-use cairn_infer::{Channels, ExecCommitment, Multiplier, Node, Op};
+use cairn_dispute::Side;
+use cairn_dispute::testkit::RawGame;
+use cairn_infer::{Channels, Multiplier, Node, Op};
 use cairn_state::{
     BlockError, DisputeVerdict, InferError, InferenceStatus, ModelStatus, TxError, dispute_game,
 };
@@ -31,120 +31,39 @@ fn accounts() -> Net {
     ])
 }
 
-/// A registration that commits to raw (possibly invalid) nodes, with two traces over it that
-/// first differ at one node: the provider's and the (honest) challenger's.
-struct Hostile {
-    raw: RawModel,
-    provider: Vec<Vec<i8>>,
-    challenger: Vec<Vec<i8>>,
+/// The registration of `case`'s raw nodes (no graph blob: the chain never reads it).
+fn registration(case: &RawGame) -> ModelRegistration {
+    let nodes = case.raw.nodes();
+    ModelRegistration {
+        graph: [0xab; 32],
+        graph_bytes: 2_000,
+        model_root: case.raw.root(),
+        node_count: nodes.len() as u32,
+        input_shape: nodes[0].output.shape.clone(),
+        output_shape: nodes[nodes.len() - 1].output.shape.clone(),
+        name: "hostile".into(),
+        licence: "MIT".into(),
+        price: 10,
+        lineage: None,
+    }
 }
 
-impl Hostile {
-    fn new(nodes: Vec<Node>, outputs: Vec<Vec<i8>>, lie: usize) -> Self {
-        let mut provider = outputs.clone();
-        for out in &mut provider[lie..] {
-            for v in out.iter_mut() {
-                *v = v.wrapping_add(1);
-            }
-        }
-        Hostile {
-            raw: RawModel::new(nodes),
-            provider,
-            challenger: outputs,
-        }
-    }
-
-    fn trace(&self, side: Side) -> &[Vec<i8>] {
-        match side {
-            Side::Provider => &self.provider,
-            Side::Challenger => &self.challenger,
-        }
-    }
-
-    fn exec(&self, side: Side) -> ExecCommitment {
-        self.raw.commit_outputs(self.trace(side))
-    }
-
-    fn registration(&self) -> ModelRegistration {
-        let nodes = self.raw.nodes();
-        ModelRegistration {
-            graph: [0xab; 32],
-            graph_bytes: 2_000,
-            model_root: self.raw.root(),
-            node_count: nodes.len() as u32,
-            input_shape: nodes[0].output.shape.clone(),
-            output_shape: nodes[nodes.len() - 1].output.shape.clone(),
-            name: "hostile".into(),
-            licence: "MIT".into(),
-            price: 10,
-            lineage: None,
-        }
-    }
-
-    /// (output bytes, execution root, encoded output proof) of `side`'s claim.
-    fn claim(&self, side: Side) -> (Vec<u8>, [u8; 32], Vec<u8>) {
-        let exec = self.exec(side);
-        let last = self.raw.len() - 1;
-        let mut proof = Vec::new();
-        let output_proof = exec.prove_node(last).expect("last node");
-        cairn_dispute::encode::encode_proof(&mut proof, &output_proof);
-        let output = self.trace(side)[last].iter().map(|&v| v as u8).collect();
-        (output, exec.root, proof)
-    }
-
-    /// The honest answer to the game's request.
-    fn answer(&self, d: &Dispute) -> (Side, Move) {
-        match d.request() {
-            Request::Split { first, count, .. } => {
-                let roots = &self.exec(Side::Provider).node_roots;
-                let children = roots[first as usize..(first + count) as usize].to_vec();
-                (Side::Provider, Move::Split { children })
-            }
-            Request::Pick {
-                first, provider, ..
-            } => {
-                let roots = &self.exec(Side::Challenger).node_roots;
-                let children = roots[first as usize..first as usize + provider.len()].to_vec();
-                let index = provider.iter().zip(&children).position(|(p, c)| p != c);
-                let index = index.expect("the traces differ");
-                let at = first as usize + index;
-                let single = self.raw.nodes()[at].output.rows() == 1;
-                let reveal = Reveal {
-                    header: self.raw.open_header(at),
-                    row: single.then(|| self.challenger[at].clone()),
-                };
-                let index = index as u8;
-                let pick = Move::Pick {
-                    children,
-                    index,
-                    reveal,
-                };
-                (Side::Challenger, pick)
-            }
-            Request::Step {
-                node,
-                row,
-                challenger_row,
-            } => {
-                let node = node as usize;
-                let len = challenger_row.len();
-                let mine = &self.provider[node][row as usize * len..][..len];
-                let e = mine.iter().zip(challenger_row).position(|(a, b)| a != b);
-                let element = row as usize * len + e.expect("rows differ");
-                let exec = self.exec(Side::Provider);
-                let proof = self.raw.prove_step(&exec, &self.provider, node, element);
-                (Side::Provider, Move::Step(Box::new(proof)))
-            }
-            Request::Done(o) => panic!("already resolved: {o:?}"),
-        }
-    }
+/// (output bytes, execution root, encoded output proof) of `side`'s claim, as transactions
+/// carry them.
+fn posted_claim(case: &RawGame, side: Side) -> (Vec<u8>, [u8; 32], Vec<u8>) {
+    let claim = case.claim(side);
+    let mut proof = Vec::new();
+    cairn_dispute::encode::encode_proof(&mut proof, &claim.output_proof);
+    let last = case.raw.len() - 1;
+    let output = case.trace(side)[last].iter().map(|&v| v as u8).collect();
+    (output, claim.exec_root, proof)
 }
 
 /// Registers `case`, has it requested, served by the provider's trace and challenged with the
 /// honest one, then plays the dispute with real transactions, each checked first as the
 /// mempool checks it. Returns the model id.
-fn play_hostile(net: &mut Net, case: &Hostile) -> [u8; 32] {
-    let registration = case.registration();
+fn play_hostile(net: &mut Net, case: &RawGame) -> [u8; 32] {
+    let registration = registration(case);
     let id = model_id(&pk(OWNER), &registration.graph);
     let input = case.challenger[0].iter().map(|&v| v as u8).collect();
     let register = Action::RegisterModel {
@@ -158,7 +77,7 @@ fn play_hostile(net: &mut Net, case: &Hostile) -> [u8; 32] {
         provider: None,
     };
     net.block(vec![(CLIENT, request)]);
-    let (output, exec_root, output_proof) = case.claim(Side::Provider);
+    let (output, exec_root, output_proof) = posted_claim(case, Side::Provider);
     let post = Action::PostResult {
         request: 1,
         output,
@@ -167,7 +86,7 @@ fn play_hostile(net: &mut Net, case: &Hostile) -> [u8; 32] {
         bond: BOND,
     };
     net.block(vec![(PROVIDER, post)]);
-    let (output, exec_root, output_proof) = case.claim(Side::Challenger);
+    let (output, exec_root, output_proof) = posted_claim(case, Side::Challenger);
     let challenge = Action::Challenge {
         request: 1,
         output,
@@ -260,7 +179,7 @@ fn dense(out_features: u32, bias: i32) -> Node {
 fn a_relu_without_inputs_proves_the_model_invalid() {
     let mut net = accounts();
     let nodes = vec![input_node(), node(Op::Relu, &[], &[4], 0)];
-    let id = play_hostile(&mut net, &Hostile::new(nodes, vec![vec![1; 4]; 2], 1));
+    let id = play_hostile(&mut net, &RawGame::new(nodes, vec![vec![1; 4]; 2], 1));
     assert_invalid(&mut net, id, 1);
 }
 
@@ -268,7 +187,7 @@ fn a_relu_without_inputs_proves_the_model_invalid() {
 fn a_dense_with_no_outputs_proves_the_model_invalid() {
     let mut net = accounts();
     let nodes = vec![input_node(), dense(0, 0)];
-    let case = Hostile::new(nodes, vec![vec![1; 4], vec![0]], 1);
+    let case = RawGame::new(nodes, vec![vec![1; 4], vec![0]], 1);
     let id = play_hostile(&mut net, &case);
     assert_invalid(&mut net, id, 1);
 }
@@ -277,7 +196,7 @@ fn a_dense_with_no_outputs_proves_the_model_invalid() {
 fn an_input_op_opened_as_the_disputed_node_proves_the_model_invalid() {
     let mut net = accounts();
     let nodes = vec![input_node(), input_node()];
-    let id = play_hostile(&mut net, &Hostile::new(nodes, vec![vec![1; 4]; 2], 1));
+    let id = play_hostile(&mut net, &RawGame::new(nodes, vec![vec![1; 4]; 2], 1));
     assert_invalid(&mut net, id, 1);
 }
 
@@ -296,7 +215,7 @@ fn an_add_whose_shift_overflows_proves_the_model_invalid() {
             node(add, &[0, 1], &[4], 0),
         ];
         let outputs = vec![vec![-5, 7, 0, 100], vec![0, 7, 0, 100], vec![9; 4]];
-        let id = play_hostile(&mut net, &Hostile::new(nodes, outputs, 2));
+        let id = play_hostile(&mut net, &RawGame::new(nodes, outputs, 2));
         assert_invalid(&mut net, id, 2);
     }
 }
@@ -305,7 +224,7 @@ fn an_add_whose_shift_overflows_proves_the_model_invalid() {
 fn a_bias_of_i32_max_proves_the_model_invalid() {
     let mut net = accounts();
     let nodes = vec![input_node(), dense(1, i32::MAX)];
-    let case = Hostile::new(nodes, vec![vec![100; 4], vec![5]], 1);
+    let case = RawGame::new(nodes, vec![vec![100; 4], vec![5]], 1);
     let id = play_hostile(&mut net, &case);
     assert_invalid(&mut net, id, 1);
 }
@@ -352,12 +271,12 @@ fn a_hot_key_cannot_be_linked_without_its_consent() {
 #[test]
 fn a_squatter_cannot_take_a_graph_registration() {
     let mut net = accounts();
-    let case = Hostile::new(
+    let case = RawGame::new(
         vec![input_node(), dense(1, 0)],
         vec![vec![1; 4], vec![0]],
         1,
     );
-    let registration = case.registration();
+    let registration = registration(&case);
     let register = || Action::RegisterModel {
         model: registration.clone(),
     };
