@@ -5,11 +5,13 @@
 //! and answers whatever the game asks next with the honest move for either side: what the
 //! dispute tests and the state's hostile-input tests play to show that an invalid node ends a
 //! dispute instead of crashing the referee.
-// Test tooling: slices of the traces are indexed by positions the game itself produced.
+// Test tooling: slices of the traces are indexed by positions the game itself produced;
+// a missing node or an identical pair of traces is a broken test, so it panics with a name.
 #![allow(
     clippy::indexing_slicing,
     clippy::arithmetic_side_effects,
-    clippy::panic
+    clippy::panic,
+    clippy::expect_used
 )]
 
 use crate::{Claim, Dispute, Move, Request, Reveal, Side};
