@@ -390,6 +390,16 @@ fn vm_rss_bytes(pid: u32) -> Option<u64> {
 /// error: 429 (quota), 503 (every upload slot taken) or 413, each with a JSON message.
 fn check_uploads(outcomes: &[Outcome], report: &str) {
     let stored = outcomes.iter().filter(|o| o.status == 200).count();
+    // A 200 must mean a stored blob: a request cut off by the connection cap once got a bare
+    // 200 with no body.
+    for o in outcomes.iter().filter(|o| o.status == 200) {
+        let body = serde_json::from_str::<serde_json::Value>(&o.body).unwrap_or_default();
+        assert!(
+            body["id"].as_str().is_some_and(|id| id.len() == 64),
+            "a 200 that names no stored blob: {:?}\n{report}",
+            o.body
+        );
+    }
     let refused: Vec<&Outcome> = outcomes.iter().filter(|o| o.status != 200).collect();
     assert!(
         outcomes.len() >= UPLOADERS,

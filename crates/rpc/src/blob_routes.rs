@@ -15,11 +15,10 @@
 
 use crate::api::BlobInfo;
 use crate::backend::{Upload, UploadRequest};
+use crate::error::error_response;
 use crate::limits::UPLOAD_WRITE_BATCH_BYTES;
 use crate::listener::HeldBody;
-use crate::server::{
-    Arg, Shared, content_length, drain_refused, error_response, millis, parse_string, take,
-};
+use crate::server::{Arg, Shared, content_length, drain_refused, millis, parse_string, take};
 use crate::stats::UploadRefusal;
 use crate::{BLOB_BODY_MAX_BYTES, Backend, RpcError};
 use axum::Router;
@@ -98,7 +97,7 @@ fn refusal_reason(error: &RpcError) -> Option<UploadRefusal> {
 /// One upload: every refusal that needs no body first (declared length, a free upload slot,
 /// the backend's verdict), then the body streamed into the backend's writer, then the hash
 /// check and the move into place.
-async fn upload<B: Backend + Sync>(
+async fn upload<B: Backend + Clone + Send + Sync + 'static>(
     backend: &B,
     shared: &Shared,
     expected: Option<BlobId>,
@@ -123,12 +122,31 @@ async fn upload<B: Backend + Sync>(
         }
     };
     let writer = stream_body(writer, body, limit, shared.limits.body_read_timeout).await?;
-    let (id, size) = blocking(move || writer.finish(expected)).await?;
-    backend.uploaded(id, size, hold).await;
+    let (id, size) = store_and_settle(backend.clone(), writer, expected, hold).await?;
     Ok(BlobInfo {
         id: id.to_hex(),
         size,
     })
+}
+
+/// Moves the upload into place and settles its hold as one step that outlives this request: a
+/// client that hangs up after its last byte drops the request's handler, and a blob stored but
+/// never settled would stay on disk charged to no one.
+async fn store_and_settle<B: Backend + Send + Sync + 'static>(
+    backend: B,
+    writer: BlobWriter,
+    expected: Option<BlobId>,
+    hold: B::UploadHold,
+) -> Result<(BlobId, u64), RpcError> {
+    let task = tokio::spawn(async move {
+        let (id, size) = blocking(move || writer.finish(expected)).await?;
+        backend.uploaded(id, size, hold).await;
+        Ok((id, size))
+    });
+    match task.await {
+        Ok(stored) => stored,
+        Err(e) => Err(RpcError::internal(format!("blob store task failed: {e}"))),
+    }
 }
 
 /// The refusals decided before the body: over the blob limit by its declared length, no free

@@ -1,4 +1,9 @@
-//! The errors the server reports, each with its JSON-RPC error code.
+//! The errors the server reports, each with its JSON-RPC error code, and the replies and
+//! HTTP responses that carry them.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
 
 /// JSON-RPC error code: the body is not JSON.
 pub const CODE_PARSE_ERROR: i64 = -32700;
@@ -195,4 +200,36 @@ pub fn quota_error(err: &cairn_blobs::QuotaError) -> RpcError {
         max,
         reason: err.to_string(),
     }
+}
+
+/// Seconds a refused client is told to wait (`Retry-After` of a 503).
+const BUSY_RETRY_AFTER_SECONDS: &str = "1";
+
+/// A JSON-RPC 2.0 error reply to request `id` (`null` when the request was never read).
+pub(crate) fn error_reply(id: Value, error: &RpcError) -> Value {
+    let mut object = json!({ "code": error.code(), "message": error.to_string() });
+    if let (Some(data), Some(fields)) = (error.data(), object.as_object_mut()) {
+        fields.insert("data".into(), data);
+    }
+    json!({ "jsonrpc": "2.0", "id": id, "error": object })
+}
+
+/// An error refused outside JSON-RPC's answers: its HTTP status and a body that is both a
+/// JSON-RPC error reply and a blob route's `{"error": ..}`, so either kind of client reads it.
+pub(crate) fn error_response(error: &RpcError) -> Response {
+    let status =
+        StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    refusal(status, error)
+}
+
+/// [error_response] with an explicit status.
+pub(crate) fn refusal(status: StatusCode, error: &RpcError) -> Response {
+    let mut response = (status, axum::Json(error_reply(Value::Null, error))).into_response();
+    if matches!(error, RpcError::Busy { .. }) {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(BUSY_RETRY_AFTER_SECONDS),
+        );
+    }
+    response
 }

@@ -8,11 +8,12 @@
 //!   request in flight (idle, or still sending its head) to make room, and if every connection
 //!   has a request in flight it closes the new one at once. A connection with a request in
 //!   flight is never evicted: eviction and the start of a request are decided under the same
-//!   lock.
+//!   lock; a request whose head arrived as its connection was evicted is refused with 503.
 //!
 //! Invariant: nothing a client sends can stop the loop; accept errors are logged by count and
 //! retried after a pause.
 
+use crate::error::{RpcError, error_response};
 use crate::limits::{
     RPC_ACCEPT_ERROR_BACKOFF, RPC_HEADERS_MAX, RPC_READ_BUFFER_MAX_BYTES, RpcLimits,
 };
@@ -20,7 +21,7 @@ use crate::stats::RpcStats;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
-use axum::http::{Request, Response};
+use axum::http::{HeaderValue, Request, Response, header};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::collections::BTreeMap;
@@ -253,10 +254,11 @@ impl Connection {
     async fn run(mut self, stream: TcpStream) {
         let _ = stream.set_nodelay(true);
         let (slot, router, remote) = (self.slot.clone(), self.router.clone(), self.remote);
+        let connections_max = self.registry.connections_max;
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let router = router.clone();
             let in_flight = slot.begin();
-            handle(router, request, remote, in_flight)
+            handle(router, request, remote, in_flight, connections_max)
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
@@ -293,16 +295,18 @@ impl Connection {
 }
 
 /// Runs one request through the router, tagged with the client's address; the answer's body
-/// carries the in-flight mark until it is sent.
+/// carries the in-flight mark until it is sent. A request whose connection was evicted before
+/// it began is not run: it is refused as [evicted_refusal].
 async fn handle(
     router: Router,
     request: Request<Incoming>,
     remote: SocketAddr,
     in_flight: Option<InFlight>,
+    connections_max: usize,
 ) -> Result<Response<HeldBody<Option<InFlight>>>, Infallible> {
     if in_flight.is_none() {
-        // Evicted between its head and here: the connection is closing; nothing to answer.
-        return Ok(Response::new(HeldBody::new(Body::empty(), None)));
+        let refusal = evicted_refusal(connections_max);
+        return Ok(refusal.map(|body| HeldBody::new(body, None)));
     }
     let mut request = request.map(Body::new);
     request.extensions_mut().insert(ConnectInfo(remote));
@@ -311,6 +315,22 @@ async fn handle(
         Err(never) => match never {},
     };
     Ok(response.map(|inner| HeldBody::new(inner, in_flight)))
+}
+
+/// The answer to a request whose connection the cap evicted between its head and its start
+/// (the connection is closing): 503 with the limit named, never a bare 200 a client could take
+/// for success.
+fn evicted_refusal(connections_max: usize) -> Response<Body> {
+    let busy = RpcError::Busy {
+        what: "connections".to_string(),
+        limit: "connections_max".to_string(),
+        max: u64::try_from(connections_max).unwrap_or(u64::MAX),
+    };
+    let mut response = error_response(&busy);
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Largest frame a [HeldBody] hands to hyper at once.
@@ -378,5 +398,25 @@ impl<G: Unpin> hyper::body::Body for HeldBody<G> {
             hint.set_upper(upper.saturating_add(pending));
         }
         hint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt as _;
+
+    #[tokio::test]
+    async fn a_request_on_an_evicted_connection_is_refused_with_503_naming_the_cap() {
+        let response = evicted_refusal(256);
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()[header::CONNECTION], "close");
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["data"]["limit"], "connections_max");
+        assert_eq!(body["error"]["data"]["max"], 256);
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("256 connections"), "{message}");
     }
 }

@@ -8,12 +8,13 @@
 //! limit (503). Connections are served by [crate::listener] under [RpcLimits].
 
 use crate::api::{BlockView, SubmitResult};
+use crate::error::{error_reply, error_response, refusal};
 use crate::limits::{REFUSED_BODY_DRAIN_MAX_BYTES, REFUSED_BODY_DRAIN_TIMEOUT, RpcLimits};
 use crate::stats::RpcStats;
 use crate::{Backend, RPC_BATCH_MAX, RPC_BODY_MAX_BYTES, RpcError};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Router};
@@ -29,9 +30,6 @@ pub use crate::blob_routes::BLOB_CONTENT_TYPE;
 
 /// Content type of `GET /metrics` (Prometheus text exposition format 0.0.4).
 pub const METRICS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// Seconds a refused client is told to wait (`Retry-After` of a 503).
-const BUSY_RETRY_AFTER_SECONDS: &str = "1";
 
 /// Every method with its parameter names, in positional order.
 pub const METHODS: &[(&str, &[&str])] = &[
@@ -199,26 +197,6 @@ async fn metrics<B: Backend + Clone + Send + Sync + 'static>(
         Ok(text) => ([(header::CONTENT_TYPE, METRICS_CONTENT_TYPE)], text).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
-}
-
-/// An error refused outside JSON-RPC's answers: its HTTP status and a body that is both a
-/// JSON-RPC error reply and a blob route's `{"error": ..}`, so either kind of client reads it.
-pub(crate) fn error_response(error: &RpcError) -> Response {
-    let status =
-        StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    refusal(status, error)
-}
-
-/// [error_response] with an explicit status.
-pub(crate) fn refusal(status: StatusCode, error: &RpcError) -> Response {
-    let mut response = (status, axum::Json(error_reply(Value::Null, error))).into_response();
-    if matches!(error, RpcError::Busy { .. }) {
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from_static(BUSY_RETRY_AFTER_SECONDS),
-        );
-    }
-    response
 }
 
 async fn rpc<B: Backend + Clone + Send + Sync + 'static>(
@@ -433,14 +411,6 @@ fn parse_request(request: Value) -> Result<Request, (Value, RpcError)> {
         Some(_) => return Err(invalid(&shown_id, "`params` must be an array or an object")),
     };
     Ok(Request { id, method, params })
-}
-
-pub(crate) fn error_reply(id: Value, error: &RpcError) -> Value {
-    let mut object = json!({ "code": error.code(), "message": error.to_string() });
-    if let (Some(data), Some(fields)) = (error.data(), object.as_object_mut()) {
-        fields.insert("data".into(), data);
-    }
-    json!({ "jsonrpc": "2.0", "id": id, "error": object })
 }
 
 async fn dispatch<B: Backend + Sync>(

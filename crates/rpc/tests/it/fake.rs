@@ -36,6 +36,8 @@ pub struct FakeBlobs {
     declared: Mutex<BTreeMap<BlobId, u64>>,
     /// Blobs served with a flipped byte, as a faulty node or link would.
     corrupt: Mutex<std::collections::BTreeSet<BlobId>>,
+    /// How long `uploaded` waits before it settles (a busy node).
+    settle_delay: Mutex<std::time::Duration>,
     _dir: tempfile::TempDir,
 }
 
@@ -81,6 +83,7 @@ impl FakeNode {
             quota: UploadQuota::new(FAKE_QUOTA),
             declared: Mutex::default(),
             corrupt: Mutex::default(),
+            settle_delay: Mutex::default(),
             _dir: dir,
         };
         FakeNode {
@@ -215,6 +218,12 @@ impl FakeNode {
     pub fn corrupt_blob(&self, id: &str) {
         let id: BlobId = id.parse().expect("blob id");
         self.blobs.corrupt.lock().expect("corrupt lock").insert(id);
+    }
+
+    /// From now on `uploaded` waits `delay` before it settles an upload's hold, as a busy node
+    /// would: the window in which a stored blob is not charged yet.
+    pub fn delay_settling(&self, delay: std::time::Duration) {
+        *self.blobs.settle_delay.lock().expect("delay lock") = delay;
     }
 
     /// Declares blob `id` with at most `max_bytes`, as a finalized or pending transaction would.
@@ -368,6 +377,10 @@ impl Backend for FakeNode {
     }
 
     async fn uploaded(&self, id: BlobId, size: u64, hold: Admission<IpAddr>) {
+        let delay = *self.blobs.settle_delay.lock().expect("delay lock");
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         let declared = self.declared(id).is_some_and(|max| size <= max);
         hold.settle(id, size, declared);
     }

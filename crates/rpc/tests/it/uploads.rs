@@ -249,3 +249,30 @@ fn past_the_upload_slots_an_upload_is_503_before_its_body() {
     assert_eq!(status, 200, "{reply}");
     assert_eq!(reply["id"], BlobId::of(&body).to_hex());
 }
+
+#[test]
+fn a_client_that_hangs_up_after_its_last_byte_leaves_no_blob_uncharged() {
+    // Hanging up drops the request's handler; if that happened between the blob's move into
+    // place and its charge, the blob would stay stored for free. The backend is made slow to
+    // settle so the hang-up lands in that window every time.
+    let h = start();
+    h.node.delay_settling(Duration::from_millis(300));
+    let body = blob(MIB, 77);
+    let id = BlobId::of(&body).to_hex();
+    let mut stream = TcpStream::connect(h.addr).expect("connect");
+    stream
+        .write_all(&upload_head("/blobs", body.len(), false))
+        .expect("head");
+    stream.write_all(&body).expect("body");
+    h.wait_for("the blob to be in place", || {
+        h.client.has_blob(&id).expect("has")
+    });
+    drop(stream);
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(h.client.has_blob(&id).expect("has"));
+    assert_eq!(
+        h.node.quota_used_by(LOCALHOST),
+        MIB as u64,
+        "a stored blob nothing references is charged to its uploader"
+    );
+}
