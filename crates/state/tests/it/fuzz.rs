@@ -9,6 +9,7 @@
 //! which become a named regression test below.
 
 mod actions;
+mod golden;
 mod ops;
 mod party;
 mod steer;

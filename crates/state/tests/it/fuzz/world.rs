@@ -258,6 +258,33 @@ pub struct World {
     pub parties: BTreeMap<[u8; 32], Party>,
     supply_max: Amount,
     pub stats: Stats,
+    /// Every executed block's height, state root and receipts digest, in order: what the
+    /// golden chain pins.
+    pub chain: Vec<BlockRecord>,
+}
+
+/// One executed block as the golden chain pins it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockRecord {
+    pub height: u64,
+    pub root: Digest,
+    pub receipts: Digest,
+}
+
+/// A digest of a block's receipts: every field of each, in order.
+fn receipts_digest(receipts: &[cairn_state::Receipt]) -> Digest {
+    let mut bytes = Vec::new();
+    for r in receipts {
+        bytes.extend_from_slice(r.tx_hash.as_ref());
+        bytes.extend_from_slice(&r.height.to_be_bytes());
+        bytes.extend_from_slice(&r.index.to_be_bytes());
+        bytes.extend_from_slice(r.signer.as_ref());
+        bytes.extend_from_slice(r.account.as_ref());
+        bytes.extend_from_slice(&(r.action.len() as u32).to_be_bytes());
+        bytes.extend_from_slice(r.action.as_bytes());
+        bytes.extend_from_slice(&r.fee.to_be_bytes());
+    }
+    cairn_types::sha256(&[&bytes])
 }
 
 /// Runs `blocks` from genesis, checking every invariant after every block; panics on the
@@ -281,6 +308,7 @@ impl World {
             fx,
             parties: BTreeMap::new(),
             stats: Stats::default(),
+            chain: Vec::new(),
         }
     }
 
@@ -449,6 +477,7 @@ impl World {
             }
         };
         assert_eq!(receipts.len(), txs.len(), "one receipt per transaction");
+        let receipts_hash = receipts_digest(&receipts);
         assert_eq!(self.state.height(), h);
         let mut restarted = State::decode_snapshot(&before.snapshot).expect("decodes");
         let again = restarted.execute_block_with_misses(h, proposer, missed, txs, evidence);
@@ -462,6 +491,11 @@ impl World {
             self.state.root(),
             "a restarted node reached another root"
         );
+        self.chain.push(BlockRecord {
+            height: h,
+            root: self.state.root(),
+            receipts: receipts_hash,
+        });
         self.stats.count("block");
     }
 
@@ -572,7 +606,7 @@ impl World {
     }
 
     /// Counts where the run left things (what the ops managed to reach).
-    fn census(&mut self) {
+    pub fn census(&mut self) {
         let s = self.state.clone();
         for i in s.inferences(0, usize::MAX) {
             self.stats.count(format!("request {}", i.status.name()));
