@@ -122,7 +122,14 @@ fn krum_needs_more_than_two_f_plus_two() {
         }
     );
     assert!(krum(&ups, 0).is_ok()); // 4 > 2
-    assert!(krum(&ups[..2], 0).is_err());
+    assert_eq!(
+        krum(&ups[..2], 0).unwrap_err(),
+        AggregateError::TooFewForKrum {
+            updates: 2,
+            byzantine_max: 0,
+            min_updates: 3
+        }
+    );
     let five = updates(0, &[&[1], &[2], &[3], &[4], &[5]]);
     assert_eq!(
         multi_krum(&five, 1, 0).unwrap_err(),

@@ -1,5 +1,5 @@
 use cairn_fl::data::partition_indices;
-use cairn_fl::{FederationConfig, Partition, Rule, run_federation, shard};
+use cairn_fl::{FederationConfig, FlError, Partition, Rule, run_federation, shard};
 
 use crate::common::{demo, small_spec, train_cfg};
 
@@ -50,21 +50,33 @@ fn federation_stops_at_the_target_and_checks_its_config() {
     let reports = run_federation(&cfg, train, test, |_| {}).expect("run");
     assert_eq!(reports.len(), 1);
     assert!(reports[0].reached_target);
-    for bad in [
-        FederationConfig {
-            per_round: 11,
-            ..config(1)
-        },
-        FederationConfig {
-            clients: 0,
-            ..config(1)
-        },
-        FederationConfig {
-            threads: 0,
-            ..config(1)
-        },
+    for (bad, reason) in [
+        (
+            FederationConfig {
+                per_round: 11,
+                ..config(1)
+            },
+            "per_round must be in 1..=10 (at most the clients), got 11",
+        ),
+        (
+            FederationConfig {
+                clients: 0,
+                ..config(1)
+            },
+            "clients must be in 1..=1048576, got 0",
+        ),
+        (
+            FederationConfig {
+                threads: 0,
+                ..config(1)
+            },
+            "threads must be in 1..=256, got 0",
+        ),
     ] {
-        assert!(run_federation(&bad, train, test, |_| {}).is_err());
+        match run_federation(&bad, train, test, |_| {}) {
+            Err(FlError::Config(got)) => assert_eq!(got, reason),
+            other => panic!("expected Config({reason:?}), got {:?}", other.err()),
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-use cairn_fl::{Rule, aggregate, initial_model};
+use cairn_fixed::AggregateError;
+use cairn_fl::{FlError, Rule, aggregate, initial_model};
 
 use crate::common::small_spec;
 
@@ -44,9 +45,29 @@ fn rules_agree_on_two_models_where_they_should_and_refuse_bad_input() {
         aggregate(&Rule::FedAvg, &pair, &[1, 0]).expect("weighted"),
         a
     );
-    assert!(aggregate(&Rule::FedAvg, &pair, &[1]).is_err());
-    assert!(aggregate(&Rule::Krum { byzantine: 1 }, &pair, &[]).is_err());
-    assert!(aggregate(&Rule::Median, &[], &[]).is_err());
+    let refused = |result: Result<_, FlError>| match result {
+        Err(FlError::Aggregate(e)) => Some(e),
+        _ => None,
+    };
+    assert_eq!(
+        refused(aggregate(&Rule::FedAvg, &pair, &[1])),
+        Some(AggregateError::WeightCountMismatch {
+            updates: 2,
+            weights: 1
+        })
+    );
+    assert_eq!(
+        refused(aggregate(&Rule::Krum { byzantine: 1 }, &pair, &[])),
+        Some(AggregateError::TooFewForKrum {
+            updates: 2,
+            byzantine_max: 1,
+            min_updates: 5
+        })
+    );
+    assert_eq!(
+        refused(aggregate(&Rule::Median, &[], &[])),
+        Some(AggregateError::NoUpdates)
+    );
     let other = initial_model(&"mlp:784-8-10".parse().expect("spec"), 0).expect("other");
     assert!(aggregate(&Rule::Median, &[a, other], &[]).is_err());
     let _ = b;

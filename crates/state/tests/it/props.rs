@@ -1,7 +1,7 @@
 //! Property tests and the golden state root.
 
 use crate::*;
-use cairn_state::SnapshotError;
+use cairn_state::{BlockError, ProofError, SnapshotError, TxError};
 use proptest::prelude::*;
 
 /// Root of [golden_genesis]. A change here is a consensus-breaking change to the state
@@ -61,13 +61,25 @@ fn proof_rejects_wrong_root_and_leaf_count() {
     proof.verify(&s.root()).unwrap();
     let mut other = fixture();
     block(&mut other, &[]);
-    assert!(proof.verify(&other.root()).is_err());
+    assert!(matches!(
+        proof.verify(&other.root()),
+        Err(ProofError::Mismatch(_))
+    ));
     let mut lied = proof.clone();
     lied.leaf_count += 1;
-    assert!(lied.verify(&s.root()).is_err());
+    assert_eq!(
+        lied.verify(&s.root()).err().map(|e| e.to_string()),
+        Some(format!(
+            "proof is for {} leaves but claims {}",
+            proof.leaf_count, lied.leaf_count
+        ))
+    );
     let mut moved = proof.clone();
     moved.leaf_index += 1;
-    assert!(moved.verify(&s.root()).is_err());
+    assert!(matches!(
+        moved.verify(&s.root()),
+        Err(ProofError::Mismatch(_))
+    ));
     assert!(s.prove_account(&pk(999)).is_none());
 }
 
@@ -239,7 +251,16 @@ proptest! {
         let mut txs: Vec<SignedTx> = (0..3).map(|i| transfer(ALICE, alice_nonce + i, BOB, 1)).collect();
         txs.insert(bad_at, transfer(ALICE, alice_nonce + 100, BOB, 1));
         let height = s.height() + 1;
-        prop_assert!(s.execute_block(height, &pk(VAL1), &txs, &[]).is_err());
+        let refused = s.execute_block(height, &pk(VAL1), &txs, &[]);
+        prop_assert!(
+            matches!(
+                &refused,
+                Err(BlockError::InvalidTx { index, error: TxError::FutureNonce { .. } })
+                    if *index as usize == bad_at
+            ),
+            "refused as {:?}",
+            refused
+        );
         prop_assert_eq!(s.root(), root);
         prop_assert_eq!(s.encode_snapshot(), before);
     }

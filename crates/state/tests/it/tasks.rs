@@ -239,6 +239,7 @@ fn a_round_runs_from_submission_to_checkpoint() {
         record.outcomes[2].penalty, 100,
         "10% of the zero-scored trainer's stake"
     );
+    assert_eq!(record.validators.len(), SCORERS.len());
     assert!(record.validators.iter().all(|v| v.revealed && v.reward > 0));
     let paid: Amount = record.outcomes.iter().map(|o| o.reward).sum::<Amount>()
         + record.validators.iter().map(|v| v.reward).sum::<Amount>();
@@ -359,6 +360,10 @@ fn the_last_round_completes_the_task_and_returns_stakes_and_leftovers() {
     assert_eq!(task.status, TaskStatus::Completed);
     assert_eq!(task.global_model, [51; 32]);
     assert_eq!(task.escrow, 0);
+    assert_eq!(
+        (task.trainers.len(), task.validators.len()),
+        (TRAINERS.len(), SCORERS.len())
+    );
     assert!(
         task.trainers
             .values()
@@ -773,6 +778,8 @@ fn when_no_validator_reveals_trainers_are_not_penalized() {
     // Nobody reveals: the reveal phase runs to its deadline.
     net.idle(5);
     let record = net.state.round_record(id, 0).unwrap();
+    assert_eq!(record.outcomes.len(), TRAINERS.len());
+    assert_eq!(record.validators.len(), SCORERS.len());
     assert!(
         record
             .outcomes
