@@ -98,12 +98,20 @@ fn dev_node_driven_by_the_cli_transfers_and_survives_restart() {
     assert_eq!(v["self_bond"], 5000, "{v}");
     assert_eq!(v["moniker"], "newcomer", "{v}");
 
-    // Ctrl-C, restart from the same home: same chain, at least the same height, same balance.
+    // Ctrl-C, restart from the same home: the same chain (the block at the old tip has the
+    // same hash and state root), and the same balance.
     let before = cli.wait_height(1);
+    let tip = cli.json(&["query", "block", &before.to_string()]);
     node.interrupt();
     let _node = Node::start(&home, rpc, p2p);
-    let after = cli.wait_height(before);
-    assert!(after >= before);
+    cli.wait_height(before);
+    let again = cli.json(&["query", "block", &before.to_string()]);
+    assert_eq!(
+        (&again["hash"], &again["state_root"]),
+        (&tip["hash"], &tip["state_root"]),
+        "the restarted node's block {before} differs"
+    );
+    assert!(tip["hash"].as_str().is_some_and(|h| h.len() == 64), "{tip}");
     assert_eq!(cli.json(&["query", "account", &alice])["balance"], 1000);
     let _ = std::fs::remove_dir_all(&home);
 }

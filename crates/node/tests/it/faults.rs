@@ -166,13 +166,17 @@ fn honest_validators_finalize_despite_an_equivocating_leader() {
         let refs: Vec<_> = nodes.iter().collect();
         wait_for_height(&context, &refs, 20, Duration::from_secs(600)).await;
         assert_safety(&refs).await;
-        // If its conflicting votes were seen, it was punished once and jailed, never twice.
+        // This equivocator signs proposal A for one victim only and B for everyone else: no
+        // honest node receives both votes, so none can show the conflict, and no one is
+        // slashed (a known limit, docs/SECURITY.md; the slash path itself is
+        // `equivocating_validator_is_slashed_on_chain`). Should conflicts ever be found in
+        // certificates too, this count becomes 1, and this assertion must change with it.
         let state = nodes[0].chain.lock().unwrap().finalized();
         let slashes = state
             .slashes()
             .into_iter()
             .filter(|s| s.offender == keys[3].public_key())
             .count();
-        assert!(slashes <= 1, "slashed {slashes} times");
+        assert_eq!(slashes, 0, "slashed {slashes} times");
     });
 }
