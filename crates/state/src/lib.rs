@@ -61,6 +61,8 @@ mod slash;
 mod snapshot;
 mod state;
 mod task;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 mod tx;
 
 pub use entry::{Account, Liveness, Receipt, SlashEvent, Unbonding, Validator};

@@ -135,6 +135,9 @@ fn golden_chain_is_byte_for_byte_the_same() {
         missing.is_empty(),
         "the golden chain no longer reaches everything it pins: {missing:?}"
     );
+    // The final state has an entry in every table: the undo journal must restore each.
+    let rolled_back = cairn_state::testkit::rollback_every_table(&world.state);
+    assert_eq!(rolled_back, Ok(cairn_state::testkit::TABLES.to_vec()));
     let text = render(&world);
     if std::env::var(REGENERATE).as_deref() == Ok("1") {
         std::fs::write(FIXTURE, &text).expect("write the golden fixture");
