@@ -8,15 +8,15 @@
 //! `CAIRN_REGENERATE_GOLDEN=1 cargo test -p cairn-state --test it golden_chain`, committed
 //! with a message that says why the chain changed.
 //!
-//! The blocks come from a fixed [SplitMix64] stream decoded as fuzzer ops, so the sequence
-//! depends on nothing but this file and the driver (`world.rs`, `actions.rs`, `steer.rs`):
-//! a change to the driver changes the chain too, and is regenerated the same way.
-//!
-//! [SplitMix64]: https://prng.di.unimi.it/splitmix64.c
+//! The blocks come from fixed [SplitMix] streams (cairn-infer's SplitMix64) decoded as fuzzer
+//! ops, so the sequence depends on nothing but this file, that generator and the driver
+//! (`world.rs`, `actions.rs`, `steer.rs`): a change to the driver changes the chain too, and
+//! is regenerated the same way.
 
 use super::ACTIONS;
 use super::ops::{BLOCK_OPS_MAX, OP_BYTES, Op};
 use super::world::World;
+use cairn_infer::rng::SplitMix;
 use cairn_types::to_hex;
 
 /// The fixture, relative to the crate.
@@ -51,33 +51,21 @@ const OUTCOMES: [&str; 14] = [
     "validators jailed",
 ];
 
-/// SplitMix64: a fixed, dependency-free byte stream (the reference algorithm's constants).
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+/// The next op from `stream`: [OP_BYTES] bytes of its output, little-endian.
+fn next_op(stream: &mut SplitMix) -> Op {
+    let mut bytes = [0u8; OP_BYTES];
+    for chunk in bytes.chunks_mut(8) {
+        let word = stream.next().to_le_bytes();
+        chunk.copy_from_slice(&word[..chunk.len()]);
     }
-
-    fn op(&mut self) -> Op {
-        let mut bytes = [0u8; OP_BYTES];
-        for chunk in bytes.chunks_mut(8) {
-            let word = self.next().to_le_bytes();
-            chunk.copy_from_slice(&word[..chunk.len()]);
-        }
-        Op::decode(&bytes)
-    }
+    Op::decode(&bytes)
 }
 
 /// [BLOCKS] blocks of [BLOCK_OPS_MAX] ops from the stream seeded with `seed`.
 pub fn blocks(seed: u64) -> Vec<Vec<Op>> {
-    let mut stream = SplitMix64(seed);
+    let mut stream = SplitMix(seed);
     (0..BLOCKS)
-        .map(|_| (0..BLOCK_OPS_MAX).map(|_| stream.op()).collect())
+        .map(|_| (0..BLOCK_OPS_MAX).map(|_| next_op(&mut stream)).collect())
         .collect()
 }
 
